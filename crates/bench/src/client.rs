@@ -1,0 +1,207 @@
+//! The registry operations the benchmark times, done the way real clients do them.
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, LOCATION};
+use reqwest::{Body, Client, Response, StatusCode, Url};
+use sha2::{Digest as _, Sha256};
+
+use crate::data::Pool;
+use crate::Result;
+
+/// What docker sends when it pulls a manifest by tag.
+pub const DOCKER_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, \
+application/vnd.oci.image.index.v1+json, \
+application/vnd.oci.image.manifest.v1+json";
+
+const OCTET: &str = "application/octet-stream";
+
+/// A registry and the repository the benchmark works in.
+#[derive(Clone)]
+pub struct Target {
+    pub base: Url,
+    pub repo: String,
+}
+
+impl Target {
+    fn url(&self, path: &str) -> Result<Url> {
+        Ok(self.base.join(&format!("/v2/{}/{path}", self.repo))?)
+    }
+}
+
+/// One client: one keep-alive connection when used by one task at a time.
+pub fn client() -> Result<Client> {
+    Ok(Client::builder()
+        .no_proxy()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(8)
+        .build()?)
+}
+
+/// Fails with the server's answer unless the status is `want`.
+async fn expect(r: Response, want: StatusCode, what: &str) -> Result<Response> {
+    if r.status() == want {
+        return Ok(r);
+    }
+    let status = r.status();
+    let mut text = r.text().await.unwrap_or_default();
+    text.truncate(400);
+    Err(format!("{what}: expected {want}, got {status}: {text}").into())
+}
+
+fn location(r: &Response, base: &Url) -> Result<Url> {
+    let loc = r
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("response without a Location header")?;
+    Ok(base.join(loc)?)
+}
+
+fn with_digest(mut url: Url, digest: &str) -> Url {
+    url.query_pairs_mut().append_pair("digest", digest);
+    url
+}
+
+/// The body of bytes `from..to` of a blob, streamed piece by piece with a known length.
+fn body(pool: &Pool, seed: u64, len: u64, from: u64, to: u64) -> Body {
+    let pieces = pool.pieces(seed, len, from, to);
+    Body::wrap_stream(futures_util::stream::iter(
+        pieces.map(Ok::<Bytes, std::io::Error>),
+    ))
+}
+
+async fn start_upload(c: &Client, t: &Target) -> Result<Url> {
+    let r = c
+        .post(t.url("blobs/uploads/")?)
+        .header(CONTENT_LENGTH, 0)
+        .send()
+        .await?;
+    let r = expect(r, StatusCode::ACCEPTED, "POST upload").await?;
+    location(&r, &t.base)
+}
+
+/// Monolithic push: `POST` a session, then `PUT ?digest=` with the whole blob as body.
+pub async fn push_monolithic(
+    c: &Client,
+    t: &Target,
+    pool: &Pool,
+    seed: u64,
+    len: u64,
+    digest: &str,
+) -> Result<()> {
+    let loc = start_upload(c, t).await?;
+    let r = c
+        .put(with_digest(loc, digest))
+        .header(CONTENT_TYPE, OCTET)
+        .header(CONTENT_LENGTH, len)
+        .body(body(pool, seed, len, 0, len))
+        .send()
+        .await?;
+    expect(r, StatusCode::CREATED, "PUT blob").await?;
+    Ok(())
+}
+
+/// Chunked push: `POST`, one `PATCH` with `Content-Range` per `chunk` bytes, `PUT ?digest=`.
+pub async fn push_chunked(
+    c: &Client,
+    t: &Target,
+    pool: &Pool,
+    seed: u64,
+    len: u64,
+    digest: &str,
+    chunk: u64,
+) -> Result<()> {
+    let mut loc = start_upload(c, t).await?;
+    let mut at = 0;
+    while at < len {
+        let end = (at + chunk).min(len);
+        let r = c
+            .patch(loc.clone())
+            .header(CONTENT_TYPE, OCTET)
+            .header(CONTENT_RANGE, format!("{at}-{}", end - 1))
+            .header(CONTENT_LENGTH, end - at)
+            .body(body(pool, seed, len, at, end))
+            .send()
+            .await?;
+        let r = expect(r, StatusCode::ACCEPTED, "PATCH chunk").await?;
+        loc = location(&r, &t.base)?;
+        at = end;
+    }
+    let r = c
+        .put(with_digest(loc, digest))
+        .header(CONTENT_LENGTH, 0)
+        .send()
+        .await?;
+    expect(r, StatusCode::CREATED, "PUT closing chunked upload").await?;
+    Ok(())
+}
+
+/// Monolithic push of a small in-memory blob (manifest set-up).
+pub async fn push_bytes(c: &Client, t: &Target, data: Bytes) -> Result<String> {
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&data)));
+    let loc = start_upload(c, t).await?;
+    let r = c
+        .put(with_digest(loc, &digest))
+        .header(CONTENT_TYPE, OCTET)
+        .header(CONTENT_LENGTH, data.len())
+        .body(data)
+        .send()
+        .await?;
+    expect(r, StatusCode::CREATED, "PUT blob").await?;
+    Ok(digest)
+}
+
+/// Pulls a blob, hashing it as it arrives, and checks length and digest. Returns the length.
+pub async fn pull(c: &Client, t: &Target, digest: &str, len: u64) -> Result<u64> {
+    let r = c.get(t.url(&format!("blobs/{digest}"))?).send().await?;
+    let mut r = expect(r, StatusCode::OK, "GET blob").await?;
+    let mut h = Sha256::new();
+    let mut n = 0u64;
+    while let Some(chunk) = r.chunk().await? {
+        n += chunk.len() as u64;
+        h.update(&chunk);
+    }
+    let got = format!("sha256:{}", hex::encode(h.finalize()));
+    if n != len || got != digest {
+        return Err(
+            format!("pulled {n} bytes with digest {got}, wanted {len} bytes {digest}").into(),
+        );
+    }
+    Ok(n)
+}
+
+/// `PUT` a manifest under `tag`.
+pub async fn put_manifest(
+    c: &Client,
+    t: &Target,
+    tag: &str,
+    media_type: &str,
+    body: Vec<u8>,
+) -> Result<()> {
+    let r = c
+        .put(t.url(&format!("manifests/{tag}"))?)
+        .header(CONTENT_TYPE, media_type)
+        .body(body)
+        .send()
+        .await?;
+    expect(r, StatusCode::CREATED, "PUT manifest").await?;
+    Ok(())
+}
+
+/// `GET` a manifest by tag as docker does; true if it came back 200 with a body.
+pub async fn get_manifest(c: &Client, url: &Url) -> Result<bool> {
+    let r = c
+        .get(url.clone())
+        .header(ACCEPT, DOCKER_ACCEPT)
+        .send()
+        .await?;
+    let ok = r.status() == StatusCode::OK;
+    let body = r.bytes().await?;
+    Ok(ok && !body.is_empty())
+}
+
+/// The URL of manifest `tag`.
+pub fn manifest_url(t: &Target, tag: &str) -> Result<Url> {
+    t.url(&format!("manifests/{tag}"))
+}

@@ -1,0 +1,170 @@
+//! Wiring: stores, services, the HTTP server, background jobs, logging.
+
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Service;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use berth_core::ErrorCode;
+use berth_meta::{Meta, MetaOptions};
+use berth_registry::{OciError, Registry};
+use berth_storage::{BlobStore, FsStore};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogConfig};
+
+pub fn init_tracing(log: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs a future on a fresh current-thread runtime (for the one-shot subcommands).
+pub fn block_on<F: std::future::Future<Output = Result<(), String>>>(f: F) -> Result<(), String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?
+        .block_on(f)
+}
+
+async fn connect(cfg: &Config) -> Result<Meta, String> {
+    if cfg.database.url.is_empty() {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+            format!(
+                "cannot create data directory {}: {e}",
+                cfg.data_dir.display()
+            )
+        })?;
+    }
+    let opts = MetaOptions {
+        max_connections: cfg.database.max_connections,
+        acquire_timeout: Duration::from_secs(cfg.database.acquire_timeout_secs),
+        sqlite_sync_full: cfg.database.sqlite_sync_full,
+    };
+    Meta::connect(&cfg.database_url(), &opts)
+        .await
+        .map_err(|e| format!("cannot open the metadata database: {e}"))
+}
+
+pub async fn migrate(cfg: &Config) -> Result<(), String> {
+    let meta = connect(cfg).await?;
+    meta.migrate().await.map_err(|e| e.to_string())?;
+    tracing::info!("migrations applied");
+    meta.close().await;
+    Ok(())
+}
+
+/// `berth serve`.
+pub fn run(cfg: Config) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(serve(cfg))
+}
+
+async fn serve(cfg: Config) -> Result<(), String> {
+    let meta = connect(&cfg).await?;
+    if cfg.database.migrate_on_start {
+        meta.migrate().await.map_err(|e| e.to_string())?;
+    }
+    let store = BlobStore::Fs(FsStore::new(cfg.storage_path()));
+    store.init().await.map_err(|e| {
+        format!(
+            "cannot prepare blob storage at {}: {e}",
+            cfg.storage_path().display()
+        )
+    })?;
+    let registry = Registry::new(meta.clone(), store, cfg.registry_config());
+
+    let listener = std::net::TcpListener::bind(&cfg.http.addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.http.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let workers = match cfg.http.workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
+    let access = cfg.log.access;
+    let data = web::Data::new(registry.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(berth_registry::configure)
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .default_service(web::to(not_found))
+            .wrap_fn(move |req, srv| {
+                let start = Instant::now();
+                let method = req.method().clone();
+                let path = req.path().to_owned();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    if access {
+                        tracing::info!(
+                            target: "berth::access",
+                            %method,
+                            path,
+                            status = res.status().as_u16(),
+                            micros = start.elapsed().as_micros() as u64,
+                        );
+                    }
+                    Ok(res)
+                }
+            })
+    })
+    .workers(workers)
+    .shutdown_timeout(cfg.http.shutdown_timeout_secs)
+    .listen(listener)
+    .map_err(|e| e.to_string())?
+    .run();
+
+    let cleanup = actix_web::rt::spawn(berth_registry::cleanup::run(
+        registry,
+        Duration::from_secs(cfg.uploads.cleanup_interval_secs),
+        Duration::from_secs(cfg.uploads.max_age_secs),
+    ));
+    tracing::info!(%addr, workers, data_dir = %cfg.data_dir.display(), "berth listening on http://{addr}");
+    let result = server.await.map_err(|e| e.to_string());
+    cleanup.abort();
+    meta.close().await;
+    tracing::info!("berth stopped");
+    result
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"status":"ok"}"#)
+}
+
+/// Ready when both the database and the blob store answer.
+async fn readyz(reg: web::Data<Registry>) -> HttpResponse {
+    let db = reg.meta.ping().await;
+    let store = reg.store.ping().await;
+    let status = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body = serde_json::json!({
+        "database": status(db.is_ok()),
+        "storage": status(store.is_ok()),
+    });
+    if let Err(e) = &db {
+        tracing::warn!(error = %e, "readiness: database");
+    }
+    if let Err(e) = &store {
+        tracing::warn!(error = %e, "readiness: storage");
+    }
+    if db.is_ok() && store.is_ok() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, OciError> {
+    Err(OciError::new(ErrorCode::Unsupported, "no such endpoint")
+        .status(actix_web::http::StatusCode::NOT_FOUND))
+}

@@ -1,0 +1,134 @@
+//! Blob records (one per digest, whatever links it) and their links to repositories.
+
+use sqlx::Row;
+
+use crate::db::placeholders;
+use crate::repos::ensure_repo;
+use crate::{now_ms, Meta, MetaError};
+
+impl Meta {
+    /// Size of blob `digest` if it is linked into repository `repo`.
+    pub async fn blob_in_repo(&self, repo: &str, digest: &str) -> Result<Option<i64>, MetaError> {
+        let row = sqlx::query(
+            "SELECT b.size FROM repo_blobs l \
+             JOIN repositories r ON r.id = l.repo_id \
+             JOIN blobs b ON b.digest = l.digest \
+             WHERE r.name = $1 AND l.digest = $2",
+        )
+        .bind(repo)
+        .bind(digest)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+
+    /// Records blob `digest` (if new) and links it into `repo`, creating the repository.
+    pub async fn link_blob(&self, repo: &str, digest: &str, size: i64) -> Result<(), MetaError> {
+        self.link_blob_ending(repo, digest, size, None).await
+    }
+
+    /// [`Meta::link_blob`], and in the same transaction ends upload session `upload` if given:
+    /// the blob becomes visible exactly when its session disappears.
+    pub async fn link_blob_ending(
+        &self,
+        repo: &str,
+        digest: &str,
+        size: i64,
+        upload: Option<&str>,
+    ) -> Result<(), MetaError> {
+        let now = now_ms();
+        let mut tx = self.write.begin().await?;
+        if let Some(id) = upload {
+            sqlx::query("DELETE FROM uploads WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let repo_id = ensure_repo(&mut tx, repo).await?;
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest)
+            .bind(size)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($1, $2, $3) ON CONFLICT (repo_id, digest) DO NOTHING")
+            .bind(repo_id)
+            .bind(digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes the link of `digest` from `repo`; false if there was none. The stored bytes stay
+    /// until garbage collection finds no link left.
+    pub async fn unlink_blob(&self, repo: &str, digest: &str) -> Result<bool, MetaError> {
+        let res = sqlx::query(
+            "DELETE FROM repo_blobs WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
+        )
+        .bind(repo)
+        .bind(digest)
+        .execute(&self.write)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Those of `digests` that are not linked into `repo`.
+    pub async fn missing_blobs(
+        &self,
+        repo: &str,
+        digests: &[String],
+    ) -> Result<Vec<String>, MetaError> {
+        self.missing(
+            "SELECT l.digest FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id WHERE r.name = $1 AND l.digest IN",
+            repo,
+            digests,
+        )
+        .await
+    }
+
+    /// Those of `digests` that are not manifests of `repo`.
+    pub async fn missing_manifests(
+        &self,
+        repo: &str,
+        digests: &[String],
+    ) -> Result<Vec<String>, MetaError> {
+        self.missing(
+            "SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest IN",
+            repo,
+            digests,
+        )
+        .await
+    }
+
+    async fn missing(
+        &self,
+        select: &str,
+        repo: &str,
+        digests: &[String],
+    ) -> Result<Vec<String>, MetaError> {
+        let mut wanted: Vec<&String> = digests.iter().collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("{select} ({})", placeholders(2, wanted.len()));
+        let mut q = sqlx::query(&sql).bind(repo);
+        for d in &wanted {
+            q = q.bind(d.as_str());
+        }
+        let found: Vec<String> = q
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        Ok(wanted
+            .into_iter()
+            .filter(|d| !found.contains(d))
+            .cloned()
+            .collect())
+    }
+}

@@ -1,0 +1,190 @@
+//! Upload sessions, kept in the database so any replica can continue any upload.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{now_ms, Meta, MetaError};
+
+/// An upload session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    pub id: String,
+    pub repo: String,
+    /// Digest algorithm requested with `?digest-algorithm=` (default sha256).
+    pub algorithm: String,
+    /// Bytes accepted so far.
+    pub size: i64,
+    /// Opaque storage-backend state.
+    pub state: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn upload_row(r: &AnyRow) -> Result<UploadRow, MetaError> {
+    Ok(UploadRow {
+        id: r.try_get(0)?,
+        repo: r.try_get(1)?,
+        algorithm: r.try_get(2)?,
+        size: r.try_get(3)?,
+        state: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+        updated_at: r.try_get(6)?,
+    })
+}
+
+const COLUMNS: &str = "id, repo, algorithm, size, state, created_at, updated_at";
+
+impl Meta {
+    pub async fn create_upload(
+        &self,
+        id: &str,
+        repo: &str,
+        algorithm: &str,
+        state: Option<&str>,
+    ) -> Result<UploadRow, MetaError> {
+        let now = now_ms();
+        sqlx::query("INSERT INTO uploads (id, repo, algorithm, size, state, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5)")
+            .bind(id)
+            .bind(repo)
+            .bind(algorithm)
+            .bind(state)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(UploadRow {
+            id: id.to_owned(),
+            repo: repo.to_owned(),
+            algorithm: algorithm.to_owned(),
+            size: 0,
+            state: state.map(str::to_owned),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub async fn get_upload(&self, id: &str) -> Result<Option<UploadRow>, MetaError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| upload_row(&r)).transpose()
+    }
+
+    /// Moves the session from `from` to `to` bytes, only if it is still at `from` (so two
+    /// writers racing on one session cannot both win). True if it moved.
+    pub async fn advance_upload(
+        &self,
+        id: &str,
+        from: i64,
+        to: i64,
+        state: Option<&str>,
+    ) -> Result<bool, MetaError> {
+        let n = sqlx::query(
+            "UPDATE uploads SET size = $3, state = $4, updated_at = $5 WHERE id = $1 AND size = $2",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(state)
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    pub async fn delete_upload(&self, id: &str) -> Result<bool, MetaError> {
+        let n = sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Sessions not touched since `before_ms`, oldest first.
+    pub async fn stale_uploads(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<UploadRow>, MetaError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2"
+        ))
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(upload_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Meta, MetaOptions, NewManifest};
+
+    async fn meta() -> (tempfile::TempDir, Meta) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+        let meta = Meta::connect(&url, &MetaOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        meta.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        (dir, meta)
+    }
+
+    #[tokio::test]
+    async fn uploads_advance_only_from_their_size() -> Result<(), crate::MetaError> {
+        let (_d, m) = meta().await;
+        m.create_upload("u1", "a/b", "sha256", None).await?;
+        assert!(m.advance_upload("u1", 0, 10, None).await?);
+        assert!(!m.advance_upload("u1", 0, 20, None).await?);
+        assert_eq!(m.get_upload("u1").await?.map(|u| u.size), Some(10));
+        assert_eq!(m.stale_uploads(i64::MAX, 10).await?.len(), 1);
+        assert!(m.delete_upload("u1").await?);
+        assert!(m.get_upload("u1").await?.is_none());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn manifests_tags_and_referrers() -> Result<(), crate::MetaError> {
+        let (_d, m) = meta().await;
+        m.link_blob("o/r", "sha256:b1", 5).await?;
+        assert_eq!(m.blob_in_repo("o/r", "sha256:b1").await?, Some(5));
+        assert_eq!(m.blob_in_repo("o/other", "sha256:b1").await?, None);
+        let missing = m
+            .missing_blobs("o/r", &["sha256:b1".into(), "sha256:b2".into()])
+            .await?;
+        assert_eq!(missing, vec!["sha256:b2".to_string()]);
+        let man = NewManifest {
+            digest: "sha256:m1",
+            media_type: "application/vnd.oci.image.manifest.v1+json",
+            body: b"{}",
+            artifact_type: Some("application/x"),
+            subject: Some("sha256:s"),
+            annotations: None,
+            blobs: vec!["sha256:b1".into(), "sha256:b1".into()],
+            children: vec![],
+        };
+        m.put_manifest("o/r", &man, &["b".into(), "a".into(), "B".into()])
+            .await?;
+        m.put_manifest("o/r", &man, &["c".into()]).await?;
+        assert_eq!(m.list_tags("o/r", "", 10).await?, vec!["B", "a", "b", "c"]);
+        assert_eq!(m.list_tags("o/r", "a", 1).await?, vec!["b"]);
+        let got = m.manifest_by_tag("o/r", "a", true).await?.map(|r| r.body);
+        assert_eq!(got.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(m.referrers("o/r", "sha256:s", None, "", 10).await?.len(), 1);
+        assert_eq!(
+            m.referrers("o/r", "sha256:s", Some("application/y"), "", 10)
+                .await?
+                .len(),
+            0
+        );
+        assert!(m.delete_tag("o/r", "a").await?);
+        assert!(!m.delete_tag("o/r", "a").await?);
+        assert!(m.delete_manifest("o/r", "sha256:m1").await?);
+        assert!(m.list_tags("o/r", "", 10).await?.is_empty());
+        assert_eq!(m.list_repos("", 10).await?, vec!["o/r"]);
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! berth-registry: the OCI distribution API.
+//!
+//! One handler receives every `/v2/…` request, parses it into an [`Endpoint`] and calls the
+//! module of its resource: `blobs`, `uploads`, `manifests`, `listing` (tags, catalog) and
+//! `referrers`. Handlers stay thin: read the request, call the metadata store and the
+//! blob store, shape the response; every failure is an [`OciError`]. Routes call services,
+//! services call the stores, never backwards.
+//!
+//! Depends on `berth-core`, `berth-meta`, `berth-storage` and actix-web.
+
+mod blobs;
+pub mod cleanup;
+pub mod endpoint;
+pub mod error;
+mod http;
+mod listing;
+mod manifests;
+mod referrers;
+mod sessions;
+mod uploads;
+
+use std::sync::Arc;
+
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpRequest, HttpResponse};
+use berth_meta::Meta;
+use berth_storage::BlobStore;
+
+pub use endpoint::Endpoint;
+pub use error::OciError;
+use sessions::Sessions;
+
+/// Settings of the distribution API.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Largest manifest body accepted; larger PUTs get 413.
+    pub max_manifest_bytes: usize,
+    /// Whether DELETE of manifests, tags and blobs is allowed (else 405).
+    pub delete_enabled: bool,
+    /// Page size of tag lists and the catalog when the client gives no `n`, and the cap on `n`.
+    pub page_size: i64,
+    /// Entries per page of a referrers list.
+    pub referrers_page_size: i64,
+    /// Platform (`os/arch`) picked from an index for a client that accepts no index type.
+    pub default_platform: (String, String),
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            max_manifest_bytes: 4 * 1024 * 1024,
+            delete_enabled: true,
+            page_size: 1000,
+            referrers_page_size: 500,
+            default_platform: ("linux".into(), "amd64".into()),
+        }
+    }
+}
+
+/// Everything a request handler needs; built once, shared by every worker.
+#[derive(Clone)]
+pub struct Registry {
+    pub meta: Meta,
+    pub store: BlobStore,
+    pub config: Arc<RegistryConfig>,
+    pub(crate) sessions: Arc<Sessions>,
+}
+
+impl Registry {
+    pub fn new(meta: Meta, store: BlobStore, config: RegistryConfig) -> Self {
+        Registry {
+            meta,
+            store,
+            config: Arc::new(config),
+            sessions: Arc::new(Sessions::default()),
+        }
+    }
+}
+
+/// Mounts `/v2` and everything below it.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/v2", "/v2/{tail:.*}"])
+            .wrap(DefaultHeaders::new().add(("Docker-Distribution-Api-Version", "registry/2.0")))
+            .to(dispatch),
+    );
+}
+
+/// Parses the request into an endpoint and runs it.
+async fn dispatch(
+    req: HttpRequest,
+    body: web::Payload,
+    reg: web::Data<Registry>,
+) -> Result<HttpResponse, OciError> {
+    let method = req.method().as_str().to_owned();
+    let endpoint = Endpoint::parse(&method, req.path())?;
+    let reg = reg.get_ref();
+    let q = http::Query::parse(req.query_string());
+    match endpoint {
+        Endpoint::Base => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body("{}")),
+        Endpoint::Catalog => listing::catalog(reg, &q).await,
+        Endpoint::ListTags { name } => listing::tags(reg, &name, &q).await,
+        Endpoint::GetManifest {
+            name,
+            reference,
+            head,
+        } => manifests::get(reg, &req, &name, &reference, head).await,
+        Endpoint::PutManifest { name, reference } => {
+            manifests::put(reg, &req, body, &name, &reference, &q).await
+        }
+        Endpoint::DeleteManifest { name, reference } => {
+            manifests::delete(reg, &name, &reference).await
+        }
+        Endpoint::GetBlob { name, digest, head } => {
+            blobs::get(reg, &req, &name, &digest, head).await
+        }
+        Endpoint::DeleteBlob { name, digest } => blobs::delete(reg, &name, &digest).await,
+        Endpoint::StartUpload { name } => uploads::start(reg, &req, body, &name, &q).await,
+        Endpoint::UploadStatus { name, id } => uploads::status(reg, &name, &id).await,
+        Endpoint::PatchUpload { name, id } => uploads::patch(reg, &req, body, &name, &id).await,
+        Endpoint::FinishUpload { name, id } => {
+            uploads::finish(reg, &req, body, &name, &id, &q).await
+        }
+        Endpoint::CancelUpload { name, id } => uploads::cancel(reg, &name, &id).await,
+        Endpoint::Referrers { name, digest } => referrers::list(reg, &name, &digest, &q).await,
+    }
+}

@@ -1,0 +1,216 @@
+//! berth-testkit: test-only helpers.
+//!
+//! [`Berth`] starts the real `berth` binary as a child process on an ephemeral loopback port
+//! with its own data directory, and stops it on drop. [`oci`] writes OCI image layouts that
+//! real clients (skopeo, podman, oras) push. [`tools`] finds and runs those clients, failing
+//! loudly when one is missing: a missing tool is never a silent skip.
+
+// Test support only: a failed setup step should stop the test with its message.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+pub mod clients;
+pub mod oci;
+pub mod pg;
+pub mod tools;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `berth serve` child process.
+pub struct Berth {
+    child: Option<Child>,
+    /// `127.0.0.1:<port>`
+    pub addr: String,
+    /// `http://127.0.0.1:<port>`
+    pub base: String,
+    data: PathBuf,
+    log: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Berth {
+    /// Starts `bin` with a fresh data directory.
+    pub fn start(bin: &str) -> Berth {
+        Self::start_env(bin, &[])
+    }
+
+    /// Starts `bin` with a fresh data directory and extra environment variables.
+    pub fn start_env(bin: &str, env: &[(&str, &str)]) -> Berth {
+        let tmp = tempfile::Builder::new()
+            .prefix("berth-it-")
+            .tempdir()
+            .expect("temp dir");
+        let data = tmp.path().join("data");
+        let mut b = Self::start_in(bin, &data, env);
+        b._tmp = Some(tmp);
+        b
+    }
+
+    /// Starts `bin` on the data directory `data` (kept: used to restart after a crash).
+    pub fn start_in(bin: &str, data: &Path, env: &[(&str, &str)]) -> Berth {
+        std::fs::create_dir_all(data).expect("data dir");
+        let log = data.with_extension(format!("log.{}", std::process::id()));
+        let log = unique(log);
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--addr")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data)
+            .env_remove("BERTH_CONFIG")
+            .env(
+                "RUST_LOG",
+                std::env::var("BERTH_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log_file);
+        if let Some(url) = pg::database_for(data) {
+            cmd.env("BERTH_DATABASE__URL", url);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let mut b = Berth {
+            child: Some(child),
+            addr: String::new(),
+            base: String::new(),
+            data: data.to_owned(),
+            log,
+            _tmp: None,
+        };
+        b.addr = b.wait_listening();
+        b.base = format!("http://{}", b.addr);
+        b
+    }
+
+    fn wait_listening(&mut self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if let Some(i) = log.find("berth listening on http://") {
+                let rest = &log[i + "berth listening on http://".len()..];
+                let addr: String = rest.chars().take_while(|c| !c.is_whitespace()).collect();
+                return addr;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("berth exited with {status} before listening:\n{log}");
+            }
+            if Instant::now() > deadline {
+                panic!("berth did not start within 30 s:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// SIGKILL, no chance to clean up: a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a graceful exit; returns whether it exited successfully.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return false;
+        };
+        let pid = c.id() as i32;
+        // SAFETY-free: libc::kill is called through the safe std API where possible; std has no
+        // SIGTERM, so shell out to kill(1).
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn unique(p: PathBuf) -> PathBuf {
+    let mut i = 0;
+    loop {
+        let candidate = if i == 0 {
+            p.clone()
+        } else {
+            p.with_extension(format!("{i}"))
+        };
+        if !candidate.exists() {
+            return candidate;
+        }
+        i += 1;
+    }
+}
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- berth log ({}) ----\n{}",
+                self.log.display(),
+                self.log()
+            );
+        }
+        self.kill9();
+    }
+}
+
+/// A reqwest client that ignores proxy settings of the environment (tests talk to loopback).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+/// `sha512:<hex>` of `data`.
+pub fn sha512(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha512:{}", hex::encode(sha2::Sha512::digest(data)))
+}

@@ -1,0 +1,51 @@
+//! Real client tools (skopeo, podman, oras, docker, umoci): found on PATH or in the project's
+//! tool directory, run with output captured, and a clear panic when absent.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Path of `tool`, looked up on PATH and in `$BERTH_TOOLS_DIR` (where the test setup puts a
+/// Python venv with oras). Panics with an install hint when missing.
+pub fn require(tool: &str) -> PathBuf {
+    if let Some(p) = find(tool) {
+        return p;
+    }
+    panic!(
+        "required test tool `{tool}` is not installed; run ./scripts/test.sh, which installs \
+         every tool the tests use"
+    );
+}
+
+/// Path of `tool` if it is installed.
+pub fn find(tool: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(d) = std::env::var("BERTH_TOOLS_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter().map(|d| d.join(tool)).find(|p| p.is_file())
+}
+
+/// Runs `cmd`, panicking with its output if it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if !out.status.success() {
+        panic!(
+            "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Runs `cmd` and returns its output whatever the exit status.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}

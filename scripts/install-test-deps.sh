@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian/Ubuntu machine, idempotently:
+#   - OCI clients and helpers from Debian packages (skopeo, podman, buildah, umoci,
+#     busybox-static, docker-registry for comparisons, jq, curl, PostgreSQL);
+#   - a Python venv with oras-py (the oras client used by the tests).
+# Already-present tools are not reinstalled. Needs root (or sudo) for apt.
+set -euo pipefail
+
+CACHE=${BERTH_CACHE_DIR:-$HOME/.cache/berth}
+VENV=$CACHE/venv
+APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client)
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import oras' 2>/dev/null; then
+  echo "creating Python venv with oras in $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'oras==0.2.43'
+fi
+echo "test dependencies ready (tools venv: $VENV)"

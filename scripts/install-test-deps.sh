@@ -2,13 +2,16 @@
 # Installs what the test suite needs on a Debian/Ubuntu machine, idempotently:
 #   - OCI clients and helpers from Debian packages (skopeo, podman, buildah, umoci,
 #     busybox-static, docker-registry for comparisons, jq, curl, PostgreSQL);
-#   - a Python venv with oras-py (the oras client used by the tests).
+#   - a Python venv with oras-py (the oras client used by the tests);
+#   - Garage (the S3 server of the S3 test runs), built once by cargo into the cache
+#     ($BERTH_CACHE_DIR/bin/garage, ~10-13 min the first time, then reused).
 # Already-present tools are not reinstalled. Needs root (or sudo) for apt.
 set -euo pipefail
 
 CACHE=${BERTH_CACHE_DIR:-$HOME/.cache/berth}
 VENV=$CACHE/venv
-APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client)
+APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client nginx openssl bc)
+GARAGE_VERSION=2.5.0
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -28,5 +31,12 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import oras' 2>/dev/n
   echo "creating Python venv with oras in $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'oras==0.2.43'
+fi
+if [ ! -x "$CACHE/bin/garage" ] || ! "$CACHE/bin/garage" --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+  echo "building garage $GARAGE_VERSION into $CACHE/bin (first run only, ~10-13 min)"
+  # Its own target dir, so the project's cache is not disturbed; removed afterwards.
+  CARGO_TARGET_DIR=$CACHE/garage-build cargo install --locked --quiet --root "$CACHE" \
+    --version "$GARAGE_VERSION" garage
+  rm -rf "$CACHE/garage-build"
 fi
 echo "test dependencies ready (tools venv: $VENV)"

@@ -56,6 +56,121 @@ pub struct DatabaseConfig {
 pub struct StorageConfig {
     /// Filesystem root; empty means `<data_dir>/storage`.
     pub path: String,
+    /// An S3-compatible bucket instead of the filesystem (used when `bucket` is set).
+    pub s3: S3Config,
+}
+
+/// `storage.s3.*`: blobs in an S3-compatible object store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Endpoint URL, e.g. `http://minio:9000`; empty means AWS S3 itself.
+    pub endpoint: String,
+    pub region: String,
+    /// The bucket; setting it switches the blob store to S3.
+    pub bucket: String,
+    /// Key prefix for everything Berth stores in the bucket.
+    pub prefix: String,
+    /// Path-style requests (`endpoint/bucket/key`), which most self-hosted stores need.
+    pub path_style: bool,
+    /// Static credentials (each also as `…_file`, a file holding the value); without them the
+    /// standard AWS credential chain (environment, profile, web identity, instance role).
+    pub access_key_id: String,
+    pub access_key_id_file: String,
+    pub secret_access_key: String,
+    pub secret_access_key_file: String,
+    /// Size of one multipart-upload part in MiB (at least 5); a blob can have 10,000 parts.
+    pub part_size_mib: usize,
+    /// Attempts per S3 request; transient failures are retried with exponential backoff.
+    pub max_attempts: u32,
+    /// Seconds one S3 request attempt may take.
+    pub attempt_timeout_secs: u64,
+    /// When positive, blob GETs answer 307 to a presigned URL valid this many seconds, so the
+    /// bytes flow from the store to the client directly.
+    pub redirect_secs: u64,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            path_style: false,
+            access_key_id: String::new(),
+            access_key_id_file: String::new(),
+            secret_access_key: String::new(),
+            secret_access_key_file: String::new(),
+            part_size_mib: 8,
+            max_attempts: 4,
+            attempt_timeout_secs: 60,
+            redirect_secs: 0,
+        }
+    }
+}
+
+/// Reads a secret from `file`, refusing a file other users can read.
+fn read_secret_file(file: &str, what: &str) -> Result<String, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(file)
+        .map_err(|e| ConfigError::Invalid(format!("{what}_file {file}: {e}")))?;
+    if meta.permissions().mode() & 0o004 != 0 {
+        return Err(ConfigError::Invalid(format!(
+            "{what}_file {file} is readable by every user; chmod o-r it"
+        )));
+    }
+    let value = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError::Invalid(format!("{what}_file {file}: {e}")))?;
+    Ok(value.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+impl S3Config {
+    pub fn enabled(&self) -> bool {
+        !self.bucket.is_empty()
+    }
+
+    /// The settings for the store, with `…_file` secrets read.
+    pub fn settings(&self) -> Result<berth_storage::S3Settings, ConfigError> {
+        let pick = |value: &str, file: &str, what: &str| -> Result<Option<String>, ConfigError> {
+            match (value.is_empty(), file.is_empty()) {
+                (false, false) => Err(ConfigError::Invalid(format!(
+                    "storage.s3.{what} and {what}_file are both set"
+                ))),
+                (false, true) => Ok(Some(value.to_owned())),
+                (true, false) => read_secret_file(file, &format!("storage.s3.{what}")).map(Some),
+                (true, true) => Ok(None),
+            }
+        };
+        let access_key_id = pick(
+            &self.access_key_id,
+            &self.access_key_id_file,
+            "access_key_id",
+        )?;
+        let secret_access_key = pick(
+            &self.secret_access_key,
+            &self.secret_access_key_file,
+            "secret_access_key",
+        )?;
+        if access_key_id.is_some() != secret_access_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "storage.s3: set both access_key_id and secret_access_key, or neither".into(),
+            ));
+        }
+        Ok(berth_storage::S3Settings {
+            endpoint: (!self.endpoint.is_empty()).then(|| self.endpoint.clone()),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            prefix: self.prefix.clone(),
+            path_style: self.path_style,
+            access_key_id,
+            secret_access_key,
+            part_size: self.part_size_mib * 1024 * 1024,
+            max_attempts: self.max_attempts,
+            attempt_timeout_secs: self.attempt_timeout_secs,
+            redirect_secs: self.redirect_secs,
+        })
+    }
 }
 
 /// Distribution API behaviour.
@@ -232,6 +347,29 @@ impl Config {
                 self.log.format
             ));
         }
+        let s3 = &self.storage.s3;
+        if s3.enabled() {
+            if s3.region.is_empty() {
+                return bad("storage.s3.region must not be empty".into());
+            }
+            let scheme_ok =
+                s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://");
+            if !s3.endpoint.is_empty() && !scheme_ok {
+                return bad(format!(
+                    "storage.s3.endpoint {:?} must be an http:// or https:// URL",
+                    s3.endpoint
+                ));
+            }
+            if s3.part_size_mib < 5 || s3.part_size_mib > 5 * 1024 {
+                return bad("storage.s3.part_size_mib must be between 5 and 5120".into());
+            }
+            if s3.max_attempts == 0 || s3.attempt_timeout_secs == 0 {
+                return bad(
+                    "storage.s3.max_attempts and attempt_timeout_secs must be positive".into(),
+                );
+            }
+            s3.settings()?;
+        }
         if self.uploads.cleanup_interval_secs == 0 {
             return bad("uploads.cleanup_interval_secs must be positive".into());
         }
@@ -279,6 +417,9 @@ impl Config {
     pub fn redacted_yaml(&self) -> String {
         let mut c = self.clone();
         c.database.url = redact_url(&c.database_url());
+        if !c.storage.s3.secret_access_key.is_empty() {
+            c.storage.s3.secret_access_key = "***".into();
+        }
         serde_yaml_like(&c)
     }
 }
@@ -310,6 +451,40 @@ mod tests {
     fn redacts_passwords() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn s3_secrets_from_files_and_refusals() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "s3cr3t\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut c = Config::default();
+        c.storage.s3.bucket = "b".into();
+        c.storage.s3.access_key_id = "AK".into();
+        c.storage.s3.secret_access_key_file = f.display().to_string();
+        let s = c.storage.s3.settings().unwrap();
+        assert_eq!(s.secret_access_key.as_deref(), Some("s3cr3t"));
+        assert!(c.validate().is_ok());
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("readable by every user"), "{e}");
+        c.storage.s3.secret_access_key_file.clear();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("both access_key_id and secret_access_key"),
+            "{e}"
+        );
+        c.storage.s3.secret_access_key = "x".into();
+        c.storage.s3.part_size_mib = 1;
+        assert!(c.validate().is_err());
+        c.storage.s3.part_size_mib = 8;
+        c.storage.s3.endpoint = "ftp://x".into();
+        assert!(c.validate().is_err());
+        c.storage.s3.endpoint = "http://127.0.0.1:3900".into();
+        assert!(c.validate().is_ok());
+        assert!(c.redacted_yaml().contains("\"secret_access_key\": \"***\""));
     }
 
     #[test]

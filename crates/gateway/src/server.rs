@@ -7,7 +7,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use berth_core::ErrorCode;
 use berth_meta::{Meta, MetaOptions};
 use berth_registry::{OciError, Registry};
-use berth_storage::{BlobStore, FsStore};
+use berth_storage::{BlobStore, FsStore, S3Store};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogConfig};
@@ -52,6 +52,31 @@ async fn connect(cfg: &Config) -> Result<Meta, String> {
         .map_err(|e| format!("cannot open the metadata database: {e}"))
 }
 
+/// The blob store the configuration names, checked to be usable.
+async fn open_store(cfg: &Config) -> Result<BlobStore, String> {
+    if cfg.storage.s3.enabled() {
+        let settings = cfg.storage.s3.settings().map_err(|e| e.to_string())?;
+        let store = BlobStore::S3(
+            S3Store::connect(&settings)
+                .await
+                .map_err(|e| format!("cannot configure S3 storage: {e}"))?,
+        );
+        store
+            .init()
+            .await
+            .map_err(|e| format!("cannot reach S3 bucket {}: {e}", cfg.storage.s3.bucket))?;
+        return Ok(store);
+    }
+    let store = BlobStore::Fs(FsStore::new(cfg.storage_path()));
+    store.init().await.map_err(|e| {
+        format!(
+            "cannot prepare blob storage at {}: {e}",
+            cfg.storage_path().display()
+        )
+    })?;
+    Ok(store)
+}
+
 pub async fn migrate(cfg: &Config) -> Result<(), String> {
     let meta = connect(cfg).await?;
     meta.migrate().await.map_err(|e| e.to_string())?;
@@ -70,13 +95,8 @@ async fn serve(cfg: Config) -> Result<(), String> {
     if cfg.database.migrate_on_start {
         meta.migrate().await.map_err(|e| e.to_string())?;
     }
-    let store = BlobStore::Fs(FsStore::new(cfg.storage_path()));
-    store.init().await.map_err(|e| {
-        format!(
-            "cannot prepare blob storage at {}: {e}",
-            cfg.storage_path().display()
-        )
-    })?;
+    let store = open_store(&cfg).await?;
+    let store_kind = store.kind();
     let registry = Registry::new(meta.clone(), store, cfg.registry_config());
 
     let listener = std::net::TcpListener::bind(&cfg.http.addr)
@@ -128,7 +148,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
         Duration::from_secs(cfg.uploads.cleanup_interval_secs),
         Duration::from_secs(cfg.uploads.max_age_secs),
     ));
-    tracing::info!(%addr, workers, data_dir = %cfg.data_dir.display(), "berth listening on http://{addr}");
+    tracing::info!(%addr, workers, storage = store_kind, data_dir = %cfg.data_dir.display(), "berth listening on http://{addr}");
     let result = server.await.map_err(|e| e.to_string());
     cleanup.abort();
     meta.close().await;

@@ -32,6 +32,16 @@ pub async fn get(
             )
         })?;
     let size = size.max(0) as u64;
+    if !head {
+        // With S3 redirects on, the client fetches the bytes from the store itself (a
+        // presigned, short-lived URL); the access check above still happened here.
+        if let Some(url) = reg.store.redirect_url(&digest).await? {
+            return Ok(HttpResponse::TemporaryRedirect()
+                .insert_header(("Location", url))
+                .insert_header(("Docker-Content-Digest", digest_s.as_str()))
+                .finish());
+        }
+    }
     let mut res = HttpResponse::Ok();
     res.content_type("application/octet-stream")
         .insert_header(("Docker-Content-Digest", digest_s.as_str()))

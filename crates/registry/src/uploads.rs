@@ -123,13 +123,14 @@ async fn single_request(
     digest: &Digest,
 ) -> Result<HttpResponse, OciError> {
     let id = uuid::Uuid::new_v4().to_string();
-    reg.store.begin_upload(&id).await?;
+    let state = reg.store.begin_upload(&id).await?;
     let mut hasher = digest.algorithm().hasher();
     let result = async {
-        let size = reg
+        let (size, state) = reg
             .store
             .append(
                 &id,
+                state.as_deref(),
                 0,
                 body,
                 Some(&mut hasher),
@@ -137,7 +138,9 @@ async fn single_request(
             )
             .await?;
         verify(hasher, digest)?;
-        reg.store.commit_upload(&id, digest).await?;
+        reg.store
+            .commit_upload(&id, state.as_deref(), size, digest)
+            .await?;
         reg.meta
             .link_blob(name.as_str(), &digest.to_string(), size as i64)
             .await?;
@@ -163,15 +166,16 @@ fn verify(hasher: DigestHasher, expected: &Digest) -> Result<(), OciError> {
 }
 
 /// Appends the request body to the session at its current size (checking `Content-Range`),
-/// keeping the running hash when it covers all bytes so far. Returns the new size.
+/// keeping the running hash when it covers all bytes so far. Updates the session's size and
+/// backend state.
 async fn append_body(
     reg: &Registry,
     req: &HttpRequest,
     body: web::Payload,
     name: &RepoName,
-    u: &UploadRow,
+    u: &mut UploadRow,
     guard: &SessionGuard,
-) -> Result<i64, OciError> {
+) -> Result<(), OciError> {
     let range = chunk_range(req.headers())?;
     let declared = match range {
         Some((start, end)) => {
@@ -183,20 +187,30 @@ async fn append_body(
         None => content_length(req.headers()),
     };
     if declared == Some(0) {
-        return Ok(u.size);
+        return Ok(());
     }
     let offset = u.size as u64;
     let mut hasher = guard
         .take_hash(offset)
         .or_else(|| (offset == 0).then(|| algorithm_of(u).hasher()));
-    let n = reg
+    let (n, state) = reg
         .store
-        .append(&u.id, offset, body, hasher.as_mut(), declared)
+        .append(
+            &u.id,
+            u.state.as_deref(),
+            offset,
+            body,
+            hasher.as_mut(),
+            declared,
+        )
         .await?;
+    if n == 0 {
+        return Ok(());
+    }
     let new_size = u.size + n as i64;
     if !reg
         .meta
-        .advance_upload(&u.id, u.size, new_size, u.state.as_deref())
+        .advance_upload(&u.id, u.size, new_size, state.as_deref())
         .await?
     {
         // Another replica moved the session meanwhile: our bytes cannot be trusted.
@@ -209,7 +223,12 @@ async fn append_body(
     if let Some(h) = hasher {
         guard.keep_hash(new_size as u64, h);
     }
-    Ok(new_size)
+    reg.store
+        .release(&u.id, u.state.as_deref(), offset, new_size as u64)
+        .await;
+    u.size = new_size;
+    u.state = state;
+    Ok(())
 }
 
 fn busy(id: &str) -> OciError {
@@ -231,7 +250,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, OciError> {
     let mut u = load(reg, name, id).await?;
     let guard = reg.sessions.acquire(id).ok_or_else(|| busy(id))?;
-    u.size = append_body(reg, req, body, name, &u, &guard).await?;
+    append_body(reg, req, body, name, &mut u, &guard).await?;
     Ok(in_progress(StatusCode::ACCEPTED, name, &u))
 }
 
@@ -251,11 +270,15 @@ pub async fn finish(
     )?;
     let mut u = load(reg, name, id).await?;
     let guard = reg.sessions.acquire(id).ok_or_else(|| busy(id))?;
-    u.size = append_body(reg, req, body, name, &u, &guard).await?;
+    append_body(reg, req, body, name, &mut u, &guard).await?;
 
     let computed = match guard.take_hash(u.size as u64) {
         Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
-        _ => match reg.store.digest_upload(id, digest.algorithm()).await {
+        _ => match reg
+            .store
+            .digest_upload(id, u.state.as_deref(), u.size as u64, digest.algorithm())
+            .await
+        {
             Ok(d) => d,
             // A crash after the staging data was renamed into place, before the session ended:
             // the blob under this digest is that data (it was verified before the rename).
@@ -273,7 +296,9 @@ pub async fn finish(
             "content digest is {computed}, not {digest}"
         )));
     }
-    reg.store.commit_upload(id, &digest).await?;
+    reg.store
+        .commit_upload(id, u.state.as_deref(), u.size as u64, &digest)
+        .await?;
     reg.meta
         .link_blob_ending(name.as_str(), &digest.to_string(), u.size, Some(id))
         .await?;

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::task::{spawn_blocking, JoinHandle};
 
-use crate::{BlobStream, StorageError};
+use crate::{safe_id, BlobStream, StorageError};
 
 /// Bytes gathered before one write to disk, and the read size when serving.
 const IO_CHUNK: usize = 1 << 20;
@@ -28,18 +28,6 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| StorageError::Io(std::io::Error::other(e)))?
         .map_err(StorageError::Io)
-}
-
-/// An upload id is a server-made UUID; anything else never reaches the filesystem.
-fn safe_id(id: &str) -> Result<&str, StorageError> {
-    if !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        Ok(id)
-    } else {
-        Err(StorageError::UploadMissing)
-    }
 }
 
 fn fsync_dir(dir: &Path) -> std::io::Result<()> {

@@ -6,10 +6,12 @@
 //! digest by an atomic rename (filesystem) — so a crash or a mismatch never leaves a
 //! half-written blob where a reader could see it. Nothing here holds a whole blob in memory.
 //!
-//! Depends on `berth-core` and tokio only. The S3 backend joins [`BlobStore`] as a second
-//! variant.
+//! Two backends: the local filesystem ([`FsStore`]) and any S3-compatible object store
+//! ([`S3Store`]). Upload sessions carry opaque backend state (kept in the session's database
+//! row by the caller), so a session can continue on any replica.
 
 mod fs;
+mod s3;
 
 use std::pin::Pin;
 
@@ -18,6 +20,19 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 pub use fs::FsStore;
+pub use s3::{S3Settings, S3Store};
+
+/// An upload id is a server-made UUID; anything else never reaches a store.
+pub(crate) fn safe_id(id: &str) -> Result<&str, StorageError> {
+    if !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        Ok(id)
+    } else {
+        Err(StorageError::UploadMissing)
+    }
+}
 
 /// A stream of blob bytes being served.
 pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -48,13 +63,15 @@ pub enum StorageError {
 #[derive(Debug, Clone)]
 pub enum BlobStore {
     Fs(FsStore),
+    S3(S3Store),
 }
 
 impl BlobStore {
-    /// Creates what the store needs (directories, bucket checks).
+    /// Creates what the store needs (directories) and checks that it is reachable.
     pub async fn init(&self) -> Result<(), StorageError> {
         match self {
             BlobStore::Fs(s) => s.init().await,
+            BlobStore::S3(s) => s.init().await,
         }
     }
 
@@ -62,70 +79,106 @@ impl BlobStore {
     pub async fn ping(&self) -> Result<(), StorageError> {
         match self {
             BlobStore::Fs(s) => s.ping().await,
+            BlobStore::S3(s) => s.ping().await,
         }
     }
 
-    /// Creates the staging object of a new upload; returns opaque backend state to keep with
-    /// the session.
+    /// Short name for logs and readiness output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BlobStore::Fs(_) => "filesystem",
+            BlobStore::S3(_) => "s3",
+        }
+    }
+
+    /// Creates the staging area of a new upload; returns the backend state to keep with the
+    /// session.
     pub async fn begin_upload(&self, id: &str) -> Result<Option<String>, StorageError> {
         match self {
             BlobStore::Fs(s) => s.begin_upload(id).await.map(|()| None),
+            BlobStore::S3(s) => s.begin_upload(id),
         }
     }
 
-    /// Appends `body` to upload `id` at `offset`, feeding `hasher` if given; with `exact_len`, the
-    /// body must be exactly that long. On any error the upload is left exactly as it was before the call.
-    /// Returns the number of bytes appended; they are durable when this returns.
+    /// Appends `body` to upload `id` (backend `state`, `offset` bytes so far), feeding `hasher`
+    /// if given; with `exact_len`, the body must be exactly that long. On any error the upload
+    /// is left exactly as it was before the call. Returns the number of bytes appended (durable
+    /// when this returns) and the session's new backend state.
     pub async fn append<S, E>(
         &self,
         id: &str,
+        state: Option<&str>,
         offset: u64,
         body: S,
         hasher: Option<&mut DigestHasher>,
         exact_len: Option<u64>,
-    ) -> Result<u64, StorageError>
+    ) -> Result<(u64, Option<String>), StorageError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
         match self {
-            BlobStore::Fs(s) => s.append(id, offset, body, hasher, exact_len).await,
+            BlobStore::Fs(s) => s
+                .append(id, offset, body, hasher, exact_len)
+                .await
+                .map(|n| (n, state.map(str::to_owned))),
+            BlobStore::S3(s) => s.append(id, state, offset, body, hasher, exact_len).await,
         }
     }
 
-    /// Digest of everything uploaded so far, read back from the staging object (used when the
+    /// Frees what the superseded state `old` (at `old_size` bytes) held, once the state after
+    /// an append (at `new_size`) is recorded. Best effort.
+    pub async fn release(&self, id: &str, old: Option<&str>, old_size: u64, new_size: u64) {
+        if let BlobStore::S3(s) = self {
+            s.release(id, old, old_size, new_size).await;
+        }
+    }
+
+    /// Digest of everything uploaded so far, read back from the store (used when the
     /// incremental hash state of a session is not in this process).
     pub async fn digest_upload(
         &self,
         id: &str,
+        state: Option<&str>,
+        size: u64,
         algorithm: Algorithm,
     ) -> Result<Digest, StorageError> {
         match self {
             BlobStore::Fs(s) => s.digest_upload(id, algorithm).await,
+            BlobStore::S3(s) => s.digest_upload(id, state, size, algorithm).await,
         }
     }
 
-    /// Makes the verified upload `id` visible as blob `digest` and removes the staging object.
-    /// Idempotent: when the blob is stored already and the staging object is gone (a crash
-    /// after the rename), it succeeds.
-    pub async fn commit_upload(&self, id: &str, digest: &Digest) -> Result<(), StorageError> {
+    /// Makes the verified upload `id` visible as blob `digest` and removes its staging data.
+    /// Idempotent: when the blob is stored already and the staging data is gone (a crash after
+    /// the commit), it succeeds.
+    pub async fn commit_upload(
+        &self,
+        id: &str,
+        state: Option<&str>,
+        size: u64,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
         match self {
             BlobStore::Fs(s) => s.commit_upload(id, digest).await,
+            BlobStore::S3(s) => s.commit_upload(id, state, size, digest).await,
         }
     }
 
-    /// Drops the staging object of upload `id` (missing is fine).
+    /// Drops the staging data of upload `id` (missing is fine).
     pub async fn abort_upload(&self, id: &str) -> Result<(), StorageError> {
         match self {
             BlobStore::Fs(s) => s.abort_upload(id).await,
+            BlobStore::S3(s) => s.abort_upload(id).await,
         }
     }
 
-    /// Staging objects last written before `before` (Unix ms), for cleanup of sessions whose
-    /// database row never got written.
+    /// Upload sessions with staging data last written before `before` (Unix ms), for cleanup
+    /// of sessions whose database row is gone or never got written.
     pub async fn stale_staging(&self, before_ms: i64) -> Result<Vec<String>, StorageError> {
         match self {
             BlobStore::Fs(s) => s.stale_staging(before_ms).await,
+            BlobStore::S3(s) => s.stale_staging(before_ms).await,
         }
     }
 
@@ -133,6 +186,7 @@ impl BlobStore {
     pub async fn blob_len(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
         match self {
             BlobStore::Fs(s) => s.blob_len(digest).await,
+            BlobStore::S3(s) => s.blob_len(digest).await,
         }
     }
 
@@ -145,6 +199,15 @@ impl BlobStore {
     ) -> Result<BlobStream, StorageError> {
         match self {
             BlobStore::Fs(s) => s.read_blob(digest, start, len).await,
+            BlobStore::S3(s) => s.read_blob(digest, start, len).await,
+        }
+    }
+
+    /// Where a client may fetch the blob directly (a presigned S3 URL), if configured.
+    pub async fn redirect_url(&self, digest: &Digest) -> Result<Option<String>, StorageError> {
+        match self {
+            BlobStore::Fs(_) => Ok(None),
+            BlobStore::S3(s) => s.redirect_url(digest).await,
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod clients;
 pub mod oci;
 pub mod pg;
+pub mod s3;
 pub mod tools;
 
 use std::io::Read;
@@ -70,6 +71,9 @@ impl Berth {
             .stderr(log_file);
         if let Some(url) = pg::database_for(data) {
             cmd.env("BERTH_DATABASE__URL", url);
+        }
+        for (k, v) in s3::env_for(data) {
+            cmd.env(k, v);
         }
         for (k, v) in env {
             cmd.env(k, v);

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// Path of `tool`, looked up on PATH and in `$BERTH_TOOLS_DIR` (where the test setup puts a
+/// Path of `tool`, looked up on PATH and in `$BERTH_TOOLS_DIR` (a PATH-like list, where the test setup puts a
 /// Python venv with oras). Panics with an install hint when missing.
 pub fn require(tool: &str) -> PathBuf {
     if let Some(p) = find(tool) {
@@ -19,8 +19,8 @@ pub fn require(tool: &str) -> PathBuf {
 /// Path of `tool` if it is installed.
 pub fn find(tool: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Ok(d) = std::env::var("BERTH_TOOLS_DIR") {
-        dirs.push(PathBuf::from(d));
+    if let Some(d) = std::env::var_os("BERTH_TOOLS_DIR") {
+        dirs.extend(std::env::split_paths(&d));
     }
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));

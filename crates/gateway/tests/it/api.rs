@@ -577,11 +577,7 @@ async fn closing_put_retried_after_a_crash_that_followed_the_rename() {
         .await
         .unwrap();
     // What a crash between the rename and the database write leaves behind.
-    let storage = a.b.data_dir().join("storage");
-    let hex = &d["sha256:".len()..];
-    let dir = storage.join("blobs/sha256").join(&hex[..2]);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::rename(storage.join("uploads").join(&id), dir.join(hex)).unwrap();
+    staging::commit_behind_the_back(&a.b, &id, data.len(), &d).await;
     let r =
         a.c.put(a.url(&format!("{loc}?digest={d}")))
             .send()
@@ -632,7 +628,7 @@ async fn closing_put_retried_after_a_crash_that_followed_the_rename() {
         .unwrap();
     let mut a = a;
     assert!(a.b.stop());
-    std::fs::remove_file(storage.join("uploads").join(&id2)).unwrap();
+    staging::remove(&a.b, &id2, "other bytes".len()).await;
     let b2 = Berth::start_in(BIN, a.b.data_dir(), &[]);
     let r =
         a.c.put(b2.url(&format!("{loc}?digest={d}")))
@@ -1373,8 +1369,7 @@ async fn abandoned_uploads_expire() {
             .unwrap();
     let loc = h(&r, "location");
     a.c.patch(a.url(&loc)).body("partial").send().await.unwrap();
-    let staging = a.b.data_dir().join("storage/uploads");
-    assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 1);
+    assert_eq!(staging::count(&a.b).await, 1);
     let mut gone = false;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -1384,11 +1379,7 @@ async fn abandoned_uploads_expire() {
         }
     }
     assert!(gone, "session should expire");
-    assert_eq!(
-        std::fs::read_dir(&staging).unwrap().count(),
-        0,
-        "staging data removed"
-    );
+    assert_eq!(staging::count(&a.b).await, 0, "staging data removed");
 }
 
 #[tokio::test]
@@ -1426,4 +1417,59 @@ fn check_config_redacts_and_rejects() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_manifest_bytes"));
+}
+
+/// A look behind the server's back at its upload staging data, on either blob store.
+mod staging {
+    use berth_testkit::s3::Peek;
+    use berth_testkit::Berth;
+
+    /// Number of upload sessions with staging data.
+    pub async fn count(b: &Berth) -> usize {
+        match Peek::for_data(b.data_dir()).await {
+            Some(p) => {
+                let mut ids: Vec<String> = p
+                    .list("_uploads/")
+                    .await
+                    .into_iter()
+                    .chain(p.multipart_uploads("_uploads/").await)
+                    .filter_map(|k| k.split('/').nth(1).map(str::to_owned))
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                ids.len()
+            }
+            None => std::fs::read_dir(b.data_dir().join("storage/uploads"))
+                .unwrap()
+                .count(),
+        }
+    }
+
+    /// Makes the staged bytes of session `id` (`size` bytes, one chunk) the blob `digest`
+    /// without ending the session: what a crash right after the commit leaves.
+    pub async fn commit_behind_the_back(b: &Berth, id: &str, size: usize, digest: &str) {
+        let hex = &digest["sha256:".len()..];
+        match Peek::for_data(b.data_dir()).await {
+            Some(p) => {
+                let tail = format!("_uploads/{id}/tail-{size}");
+                p.copy(&tail, &format!("blobs/sha256/{}/{hex}", &hex[..2]))
+                    .await;
+                p.delete(&tail).await;
+            }
+            None => {
+                let storage = b.data_dir().join("storage");
+                let dir = storage.join("blobs/sha256").join(&hex[..2]);
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::rename(storage.join("uploads").join(id), dir.join(hex)).unwrap();
+            }
+        }
+    }
+
+    /// Deletes the staged bytes of session `id` (`size` bytes, one chunk).
+    pub async fn remove(b: &Berth, id: &str, size: usize) {
+        match Peek::for_data(b.data_dir()).await {
+            Some(p) => p.delete(&format!("_uploads/{id}/tail-{size}")).await,
+            None => std::fs::remove_file(b.data_dir().join("storage/uploads").join(id)).unwrap(),
+        }
+    }
 }

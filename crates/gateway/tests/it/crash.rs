@@ -350,8 +350,31 @@ async fn worker(s: Arc<Shared>, task: usize) {
     }
 }
 
-/// Every file under `storage/blobs/<alg>/<2 hex>/<hex>` hashes to its name.
-fn check_blob_files(data: &Path) -> usize {
+/// Every stored blob (a file under `storage/blobs/<alg>/<2 hex>/<hex>`, or the object under
+/// the same key in the S3 bucket) hashes to its name.
+async fn check_blob_files(data: &Path) -> usize {
+    if let Some(peek) = berth_testkit::s3::Peek::for_data(data).await {
+        let mut bad = Vec::new();
+        let keys = peek.list("blobs/").await;
+        for key in &keys {
+            let parts: Vec<&str> = key.split('/').collect();
+            assert_eq!(parts.len(), 4, "unexpected key {key}");
+            assert_eq!(parts[1], "sha256", "unexpected algorithm in {key}");
+            assert!(
+                parts[3].starts_with(parts[2]),
+                "{key} is in the wrong shard"
+            );
+            let content = peek.get(key).await;
+            if sha256(&content) != format!("sha256:{}", parts[3]) {
+                bad.push(format!("{key} ({} bytes)", content.len()));
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "blob objects whose content does not hash to their name: {bad:#?}"
+        );
+        return keys.len();
+    }
     let root = data.join("storage/blobs");
     let mut n = 0;
     let mut bad = Vec::new();
@@ -631,7 +654,7 @@ async fn kill9_during_uploads_keeps_every_acknowledged_write() {
     }
     eprintln!("{resumed} interrupted chunked uploads resumed");
 
-    let files = check_blob_files(&data);
+    let files = check_blob_files(&data).await;
     assert!(
         files
             >= acked_blobs

@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 cache=${BERTH_CACHE_DIR:-$HOME/.cache/berth}
 export BERTH_TOOLS_DIR=${BERTH_TOOLS_DIR:-$cache/venv/bin:$cache/bin}
 pg_url=$(./scripts/start-postgres.sh)
+# Tests that always need PostgreSQL (the cluster tests) find it here.
+export BERTH_IT_PG_ADMIN_URL=$pg_url
 
 # The engine's daemon must be up for the docker CLI test; say so plainly if it is not.
 if ! docker info >/dev/null 2>&1; then

@@ -27,31 +27,52 @@ pub fn database_for(data: &Path) -> Option<String> {
     let name = match std::fs::read_to_string(&marker) {
         Ok(n) => n.trim().to_owned(),
         Err(_) => {
-            let n = format!(
-                "berth_it_{}_{}_{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos())
-                    .unwrap_or(0)
-            );
-            let out = Command::new("psql")
-                .arg(&admin)
-                .arg("-qAtc")
-                .arg(format!("CREATE DATABASE {n}"))
-                .output()
-                .expect("psql (postgresql-client) is needed for the PostgreSQL suite");
-            assert!(
-                out.status.success(),
-                "cannot create database {n}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let n = create_database(&admin);
             std::fs::write(&marker, &n).expect("database marker");
             n
         }
     };
     Some(with_database(&admin, &name))
+}
+
+/// The admin URL of the test PostgreSQL server (`BERTH_IT_PG_ADMIN_URL`, which
+/// `scripts/test.sh` always sets), for tests that need PostgreSQL whatever the suite's backend.
+pub fn admin_url() -> String {
+    std::env::var("BERTH_IT_PG_ADMIN_URL")
+        .or_else(|_| std::env::var("BERTH_IT_PG_URL"))
+        .expect("BERTH_IT_PG_ADMIN_URL is not set: run the tests with ./scripts/test.sh")
+}
+
+/// A fresh database on the test server; returns its URL.
+pub fn fresh_database() -> String {
+    let admin = admin_url();
+    let name = create_database(&admin);
+    with_database(&admin, &name)
+}
+
+/// Creates a uniquely named database through `admin`; returns its name.
+pub fn create_database(admin: &str) -> String {
+    let n = format!(
+        "berth_it_{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let out = Command::new("psql")
+        .arg(admin)
+        .arg("-qAtc")
+        .arg(format!("CREATE DATABASE {n}"))
+        .output()
+        .expect("psql (postgresql-client) is needed for the PostgreSQL tests");
+    assert!(
+        out.status.success(),
+        "cannot create database {n}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    n
 }
 
 /// `admin` with its database path replaced by `name`.

@@ -1,0 +1,1 @@
+//! Outages of PostgreSQL and of S3 (being written).

@@ -1,0 +1,1 @@
+//! Scale-out: three replicas behind nginx (being written).

@@ -96,6 +96,39 @@ bench "Berth" "$PORT" "$WORK/berth.json" "$WORK/berth.md"
 stop_server
 rm -rf "$WORK/berth/data"
 
+# --- Berth on PostgreSQL + S3 (Garage) -----------------------------------------------------------
+# The production backends on the same machine: the local PostgreSQL cluster (a fresh database)
+# and a single-node Garage server (scripts/install-test-deps.sh installs both). Skipped with
+# BENCH_PRODUCTION=0.
+if [ "${BENCH_PRODUCTION:-1}" != 0 ]; then
+  CACHE=${BERTH_CACHE_DIR:-$HOME/.cache/berth}
+  export BERTH_TOOLS_DIR=${BERTH_TOOLS_DIR:-$CACHE/venv/bin:$CACHE/bin}
+  PG_ADMIN=$(./scripts/start-postgres.sh)
+  PG_DB=berth_bench_$$
+  psql "$PG_ADMIN" -qAtc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null
+  psql "$PG_ADMIN" -qAtc "CREATE DATABASE $PG_DB" >/dev/null
+  PG_URL="${PG_ADMIN%/*}/$PG_DB"
+  cargo build -q -p berth-testkit --bin berth-it-garage >&2
+  eval "$("${CARGO_TARGET_DIR:-$ROOT/target}/debug/berth-it-garage" "$WORK/garage")"
+  GARAGE_PID=$(cat "$WORK/garage/garage.pid")
+  PORT=$(free_port)
+  mkdir -p "$WORK/berth-prod"
+  RUST_LOG=warn BERTH_DATABASE__URL=$PG_URL \
+    BERTH_STORAGE__S3__ENDPOINT=$BERTH_IT_S3_ENDPOINT BERTH_STORAGE__S3__BUCKET=$BERTH_IT_S3_BUCKET \
+    BERTH_STORAGE__S3__REGION=garage BERTH_STORAGE__S3__PATH_STYLE=true \
+    BERTH_STORAGE__S3__ACCESS_KEY_ID=GK0123456789abcdef01234567 \
+    BERTH_STORAGE__S3__SECRET_ACCESS_KEY=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef \
+    "$BIN/berth" serve --addr "127.0.0.1:$PORT" --data-dir "$WORK/berth-prod/data" \
+    > "$WORK/berth-prod/server.log" 2>&1 &
+  SERVER_PID=$!
+  wait_ready berth "$PORT" "$WORK/berth-prod/server.log"
+  bench "Berth (PostgreSQL + Garage)" "$PORT" "$WORK/berth-prod.json" "$WORK/berth-prod.md"
+  stop_server
+  kill "$GARAGE_PID" 2>/dev/null || true
+  psql "$PG_ADMIN" -qAtc "DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)" >/dev/null || true
+  rm -rf "$WORK/garage" "$WORK/berth-prod/data"
+fi
+
 # --- distribution 2.8 --------------------------------------------------------------------------
 PORT=$(free_port)
 port_free "$PORT" || die "port $PORT is taken"
@@ -185,6 +218,21 @@ moved.
 
 EOF
   "$BIN/berth-bench" report --berth "$WORK/berth.json" --reference "$WORK/distribution.json"
+  if [ -f "$WORK/berth-prod.json" ]; then
+    cat <<EOF
+
+## Berth on PostgreSQL + S3 (Garage), against the same distribution run
+
+Berth with \`BERTH_DATABASE__URL\` on the machine's PostgreSQL (a fresh database, default
+settings, on the same disk) and \`storage.s3\` on a single-node Garage server on loopback
+(\`data_fsync = false\`: Garage acknowledges writes from the page cache, unlike the
+filesystem runs above, which fsync). Client, Berth, Garage and PostgreSQL share the 2 cores,
+and every blob byte crosses loopback twice on push (client → Berth → Garage) and on pull
+(Garage → Berth → client).
+
+EOF
+    "$BIN/berth-bench" report --berth "$WORK/berth-prod.json" --reference "$WORK/distribution.json"
+  fi
 } > "$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "wrote $OUT" >&2

@@ -10,7 +10,7 @@ set -euo pipefail
 
 CACHE=${BERTH_CACHE_DIR:-$HOME/.cache/berth}
 VENV=$CACHE/venv
-APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client nginx openssl bc)
+APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client nginx openssl bc docker-compose)
 GARAGE_VERSION=2.5.0
 
 as_root() {

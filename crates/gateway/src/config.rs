@@ -48,6 +48,12 @@ pub struct DatabaseConfig {
     pub sqlite_sync_full: bool,
     /// Apply pending migrations when `serve` starts.
     pub migrate_on_start: bool,
+    /// MiB of memory for cached manifests (hot GETs skip the database); 0 turns it off.
+    pub manifest_cache_mib: usize,
+    /// Use the manifest cache on PostgreSQL too. Replicas then invalidate each other's entries
+    /// through LISTEN/NOTIFY, and may serve a moved or deleted tag's previous manifest for the
+    /// millisecond or so until the notification arrives; off, every GET reads the database.
+    pub manifest_cache_on_postgres: bool,
 }
 
 /// The blob store.
@@ -243,6 +249,8 @@ impl Default for DatabaseConfig {
             acquire_timeout_secs: 5,
             sqlite_sync_full: true,
             migrate_on_start: true,
+            manifest_cache_mib: 16,
+            manifest_cache_on_postgres: false,
         }
     }
 }

@@ -46,6 +46,8 @@ async fn connect(cfg: &Config) -> Result<Meta, String> {
         max_connections: cfg.database.max_connections,
         acquire_timeout: Duration::from_secs(cfg.database.acquire_timeout_secs),
         sqlite_sync_full: cfg.database.sqlite_sync_full,
+        manifest_cache_bytes: cfg.database.manifest_cache_mib << 20,
+        manifest_cache_on_postgres: cfg.database.manifest_cache_on_postgres,
     };
     Meta::connect(&cfg.database_url(), &opts)
         .await
@@ -143,6 +145,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
     .map_err(|e| e.to_string())?
     .run();
 
+    let listener_meta = meta.clone();
+    let cache_listener =
+        actix_web::rt::spawn(async move { listener_meta.run_cache_listener().await });
     let cleanup = actix_web::rt::spawn(berth_registry::cleanup::run(
         registry,
         Duration::from_secs(cfg.uploads.cleanup_interval_secs),
@@ -151,6 +156,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     tracing::info!(%addr, workers, storage = store_kind, data_dir = %cfg.data_dir.display(), "berth listening on http://{addr}");
     let result = server.await.map_err(|e| e.to_string());
     cleanup.abort();
+    cache_listener.abort();
     meta.close().await;
     tracing::info!("berth stopped");
     result

@@ -1,7 +1,10 @@
 //! Connecting, migrating and the error type of the metadata store.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::cache::ManifestCache;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -58,6 +61,12 @@ pub struct MetaOptions {
     pub acquire_timeout: Duration,
     /// SQLite only: `PRAGMA synchronous=FULL` (fsync on every commit) instead of `NORMAL`.
     pub sqlite_sync_full: bool,
+    /// Memory for the manifest cache (0: off).
+    pub manifest_cache_bytes: usize,
+    /// Also cache on PostgreSQL (several replicas): other replicas then serve a moved or
+    /// deleted tag's previous manifest until the change notification reaches them (about a
+    /// millisecond on one network). Off by default: every replica sees every push at once.
+    pub manifest_cache_on_postgres: bool,
 }
 
 impl Default for MetaOptions {
@@ -66,6 +75,8 @@ impl Default for MetaOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             sqlite_sync_full: true,
+            manifest_cache_bytes: 16 << 20,
+            manifest_cache_on_postgres: false,
         }
     }
 }
@@ -80,6 +91,9 @@ pub struct Meta {
     pub(crate) read: AnyPool,
     pub(crate) write: AnyPool,
     backend: Backend,
+    pub(crate) cache: Arc<ManifestCache>,
+    url: Arc<str>,
+    sqlite_sync_full: bool,
 }
 
 impl Meta {
@@ -126,6 +140,9 @@ impl Meta {
                     read,
                     write,
                     backend,
+                    cache: Arc::new(ManifestCache::new(opts.manifest_cache_bytes)),
+                    url: url.into(),
+                    sqlite_sync_full: opts.sqlite_sync_full,
                 })
             }
             Backend::Postgres => {
@@ -134,10 +151,20 @@ impl Meta {
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(connect)
                     .await?;
+                let cache = ManifestCache::new(if opts.manifest_cache_on_postgres {
+                    opts.manifest_cache_bytes
+                } else {
+                    0
+                });
+                // Off until the invalidation listener runs (see `run_cache_listener`).
+                cache.disable();
                 Ok(Meta {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    cache: Arc::new(cache),
+                    url: url.into(),
+                    sqlite_sync_full: false,
                 })
             }
         }
@@ -162,6 +189,65 @@ impl Meta {
             }
         }
         Ok(())
+    }
+
+    /// Keeps the manifest cache coherent with other replicas: listens for `berth_manifests`
+    /// notifications on a dedicated PostgreSQL connection and drops the named repository's
+    /// entries; while that connection is down the cache is off. Runs until dropped; returns at
+    /// once for SQLite (a single process owns the database, writes invalidate in process).
+    pub async fn run_cache_listener(&self) {
+        if self.backend != Backend::Postgres || !self.cache.can_enable() {
+            return;
+        }
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match self.listen_once().await {
+                Ok(()) => delay = Duration::from_millis(200),
+                Err(e) => {
+                    tracing::warn!(error = %e, "manifest cache: invalidation feed down, cache off");
+                }
+            }
+            self.cache.disable();
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn listen_once(&self) -> Result<(), sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(crate::cache::CHANNEL).await?;
+        self.cache.enable();
+        tracing::debug!("manifest cache: invalidation feed up");
+        loop {
+            // `try_recv` reports a lost connection (Ok(None)) instead of reconnecting silently,
+            // which would drop the notifications sent in between.
+            match listener.try_recv().await? {
+                Some(n) => self.cache.invalidate(n.payload()),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs one write whose loss in a power failure costs nothing but a client retry (upload
+    /// session bookkeeping): on SQLite with `synchronous=FULL` it commits without its own fsync
+    /// (`NORMAL` for this statement; the WAL keeps it ordered before every later, fsynced
+    /// commit, and a process crash loses nothing). Everything else behaves as `execute`.
+    pub(crate) async fn execute_relaxed<'q>(
+        &self,
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<u64, MetaError> {
+        if !(self.backend == Backend::Sqlite && self.sqlite_sync_full) {
+            return Ok(q.execute(&self.write).await?.rows_affected());
+        }
+        let mut conn = self.write.acquire().await?;
+        conn.execute("PRAGMA synchronous=NORMAL").await?;
+        let result = q.execute(&mut *conn).await;
+        if let Err(e) = conn.execute("PRAGMA synchronous=FULL").await {
+            // Never hand a relaxed connection back to the pool.
+            tracing::error!(error = %e, "could not restore synchronous=FULL; dropping the connection");
+            drop(conn.detach());
+        }
+        Ok(result?.rows_affected())
     }
 
     /// A trivial query, for readiness checks.

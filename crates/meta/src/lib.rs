@@ -7,6 +7,7 @@
 //! `migrations/<dialect>/`. Depends on `berth-core` and sqlx only; no HTTP and no storage.
 
 mod blobs;
+mod cache;
 mod db;
 mod manifests;
 mod repos;

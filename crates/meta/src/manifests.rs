@@ -3,8 +3,9 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::cache::{Key, CHANNEL};
 use crate::repos::ensure_repo;
-use crate::{now_ms, Meta, MetaError};
+use crate::{now_ms, Backend, Meta, MetaError};
 
 /// A manifest to store.
 #[derive(Debug, Clone)]
@@ -108,8 +109,64 @@ impl Meta {
             .execute(&mut *tx)
             .await?;
         }
+        self.notify_changed(&mut tx, repo).await?;
         tx.commit().await?;
+        self.cache.invalidate(repo);
         Ok(())
+    }
+
+    /// Tells the other replicas, at commit, that manifests or tags of `repo` changed.
+    async fn notify_changed(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        repo: &str,
+    ) -> Result<(), MetaError> {
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(repo)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Looks `key` up in the cache, else with `query` (and caches what it found).
+    async fn cached(
+        &self,
+        repo: &str,
+        key: Key,
+        with_body: bool,
+        sql_with_body: &str,
+        sql_without: &str,
+        value: &str,
+    ) -> Result<Option<ManifestRow>, MetaError> {
+        let generation = match self.cache.get(repo, &key) {
+            Ok(mut row) => {
+                if !with_body {
+                    row.body = Vec::new();
+                }
+                return Ok(Some(row));
+            }
+            Err(g) => g,
+        };
+        let sql = if with_body {
+            sql_with_body
+        } else {
+            sql_without
+        };
+        let row = sqlx::query(sql)
+            .bind(repo)
+            .bind(value)
+            .fetch_optional(&self.read)
+            .await?;
+        let row = row.map(|r| manifest_row(&r, with_body)).transpose()?;
+        if with_body {
+            if let Some(r) = &row {
+                self.cache.insert(repo, key, r, generation);
+            }
+        }
+        Ok(row)
     }
 
     /// The manifest `digest` of `repo`.
@@ -119,17 +176,15 @@ impl Meta {
         digest: &str,
         with_body: bool,
     ) -> Result<Option<ManifestRow>, MetaError> {
-        let sql = if with_body {
-            "SELECT m.digest, m.media_type, m.size, m.body FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2"
-        } else {
-            "SELECT m.digest, m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2"
-        };
-        let row = sqlx::query(sql)
-            .bind(repo)
-            .bind(digest)
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| manifest_row(&r, with_body)).transpose()
+        self.cached(
+            repo,
+            Key::Digest(digest.to_owned()),
+            with_body,
+            "SELECT m.digest, m.media_type, m.size, m.body FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
+            "SELECT m.digest, m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
+            digest,
+        )
+        .await
     }
 
     /// The manifest tag `tag` of `repo` points at.
@@ -139,19 +194,17 @@ impl Meta {
         tag: &str,
         with_body: bool,
     ) -> Result<Option<ManifestRow>, MetaError> {
-        let sql = if with_body {
+        self.cached(
+            repo,
+            Key::Tag(tag.to_owned()),
+            with_body,
             "SELECT m.digest, m.media_type, m.size, m.body FROM tags t JOIN repositories r ON r.id = t.repo_id \
-             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2"
-        } else {
+             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2",
             "SELECT m.digest, m.media_type, m.size FROM tags t JOIN repositories r ON r.id = t.repo_id \
-             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2"
-        };
-        let row = sqlx::query(sql)
-            .bind(repo)
-            .bind(tag)
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| manifest_row(&r, with_body)).transpose()
+             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2",
+            tag,
+        )
+        .await
     }
 
     /// Deletes manifest `digest` of `repo` and every tag pointing at it; false if unknown.
@@ -181,20 +234,26 @@ impl Meta {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        self.notify_changed(&mut tx, repo).await?;
         tx.commit().await?;
+        self.cache.invalidate(repo);
         Ok(n > 0)
     }
 
     /// Deletes tag `tag` of `repo` (the manifest stays); false if unknown.
     pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool, MetaError> {
+        let mut tx = self.write.begin().await?;
         let n = sqlx::query(
             "DELETE FROM tags WHERE name = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
         )
         .bind(repo)
         .bind(tag)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        self.notify_changed(&mut tx, repo).await?;
+        tx.commit().await?;
+        self.cache.invalidate(repo);
         Ok(n > 0)
     }
 

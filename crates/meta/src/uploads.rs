@@ -43,14 +43,15 @@ impl Meta {
         state: Option<&str>,
     ) -> Result<UploadRow, MetaError> {
         let now = now_ms();
-        sqlx::query("INSERT INTO uploads (id, repo, algorithm, size, state, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5)")
-            .bind(id)
-            .bind(repo)
-            .bind(algorithm)
-            .bind(state)
-            .bind(now)
-            .execute(&self.write)
-            .await?;
+        self.execute_relaxed(
+            sqlx::query("INSERT INTO uploads (id, repo, algorithm, size, state, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5)")
+                .bind(id)
+                .bind(repo)
+                .bind(algorithm)
+                .bind(state)
+                .bind(now),
+        )
+        .await?;
         Ok(UploadRow {
             id: id.to_owned(),
             repo: repo.to_owned(),
@@ -79,17 +80,18 @@ impl Meta {
         to: i64,
         state: Option<&str>,
     ) -> Result<bool, MetaError> {
-        let n = sqlx::query(
-            "UPDATE uploads SET size = $3, state = $4, updated_at = $5 WHERE id = $1 AND size = $2",
-        )
-        .bind(id)
-        .bind(from)
-        .bind(to)
-        .bind(state)
-        .bind(now_ms())
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+        let n = self
+            .execute_relaxed(
+                sqlx::query(
+                    "UPDATE uploads SET size = $3, state = $4, updated_at = $5 WHERE id = $1 AND size = $2",
+                )
+                .bind(id)
+                .bind(from)
+                .bind(to)
+                .bind(state)
+                .bind(now_ms()),
+            )
+            .await?;
         Ok(n > 0)
     }
 

@@ -9,6 +9,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod clients;
+pub mod nginx;
 pub mod oci;
 pub mod pg;
 pub mod s3;

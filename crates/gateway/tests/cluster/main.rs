@@ -7,5 +7,8 @@
 /// The `berth` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");
 
+mod cache;
+mod deploy;
 mod outage;
+mod s3;
 mod scaleout;

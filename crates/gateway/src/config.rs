@@ -43,6 +43,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Seconds a request waits for a pooled connection before a 503.
     pub acquire_timeout_secs: u64,
+    /// Seconds one metadata operation may take before it fails with 503 (a database that
+    /// stopped answering without closing its connections).
+    pub op_timeout_secs: u64,
     /// SQLite: fsync every commit (`synchronous=FULL`); false trades the last commits before a
     /// power loss for faster writes (`NORMAL`; a process crash still loses nothing).
     pub sqlite_sync_full: bool,
@@ -247,6 +250,7 @@ impl Default for DatabaseConfig {
             url: String::new(),
             max_connections: 16,
             acquire_timeout_secs: 5,
+            op_timeout_secs: 10,
             sqlite_sync_full: true,
             migrate_on_start: true,
             manifest_cache_mib: 16,
@@ -377,6 +381,9 @@ impl Config {
                 );
             }
             s3.settings()?;
+        }
+        if self.database.op_timeout_secs == 0 {
+            return bad("database.op_timeout_secs must be positive".into());
         }
         if self.uploads.cleanup_interval_secs == 0 {
             return bad("uploads.cleanup_interval_secs must be positive".into());

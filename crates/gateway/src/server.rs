@@ -46,6 +46,7 @@ async fn connect(cfg: &Config) -> Result<Meta, String> {
         max_connections: cfg.database.max_connections,
         acquire_timeout: Duration::from_secs(cfg.database.acquire_timeout_secs),
         sqlite_sync_full: cfg.database.sqlite_sync_full,
+        op_timeout: Duration::from_secs(cfg.database.op_timeout_secs),
         manifest_cache_bytes: cfg.database.manifest_cache_mib << 20,
         manifest_cache_on_postgres: cfg.database.manifest_cache_on_postgres,
     };

@@ -9,22 +9,26 @@ use crate::{now_ms, Meta, MetaError};
 impl Meta {
     /// Size of blob `digest` if it is linked into repository `repo`.
     pub async fn blob_in_repo(&self, repo: &str, digest: &str) -> Result<Option<i64>, MetaError> {
-        let row = sqlx::query(
-            "SELECT b.size FROM repo_blobs l \
-             JOIN repositories r ON r.id = l.repo_id \
-             JOIN blobs b ON b.digest = l.digest \
-             WHERE r.name = $1 AND l.digest = $2",
-        )
-        .bind(repo)
-        .bind(digest)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        self.timed(async move {
+            let row = sqlx::query(
+                "SELECT b.size FROM repo_blobs l \
+                 JOIN repositories r ON r.id = l.repo_id \
+                 JOIN blobs b ON b.digest = l.digest \
+                 WHERE r.name = $1 AND l.digest = $2",
+            )
+            .bind(repo)
+            .bind(digest)
+            .fetch_optional(&self.read)
+            .await?;
+            Ok(row.map(|r| r.try_get(0)).transpose()?)
+        })
+        .await
     }
 
     /// Records blob `digest` (if new) and links it into `repo`, creating the repository.
     pub async fn link_blob(&self, repo: &str, digest: &str, size: i64) -> Result<(), MetaError> {
-        self.link_blob_ending(repo, digest, size, None).await
+        self.timed(async move { self.link_blob_ending(repo, digest, size, None).await })
+            .await
     }
 
     /// [`Meta::link_blob`], and in the same transaction ends upload session `upload` if given:
@@ -36,42 +40,48 @@ impl Meta {
         size: i64,
         upload: Option<&str>,
     ) -> Result<(), MetaError> {
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
-        if let Some(id) = upload {
-            sqlx::query("DELETE FROM uploads WHERE id = $1")
-                .bind(id)
+        self.timed(async move {
+            let now = now_ms();
+            let mut tx = self.write.begin().await?;
+            if let Some(id) = upload {
+                sqlx::query("DELETE FROM uploads WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let repo_id = ensure_repo(&mut tx, repo).await?;
+            sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+                .bind(digest)
+                .bind(size)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
-        }
-        let repo_id = ensure_repo(&mut tx, repo).await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-            .bind(digest)
-            .bind(size)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($1, $2, $3) ON CONFLICT (repo_id, digest) DO NOTHING")
-            .bind(repo_id)
-            .bind(digest)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+            sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($1, $2, $3) ON CONFLICT (repo_id, digest) DO NOTHING")
+                .bind(repo_id)
+                .bind(digest)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Removes the link of `digest` from `repo`; false if there was none. The stored bytes stay
     /// until garbage collection finds no link left.
     pub async fn unlink_blob(&self, repo: &str, digest: &str) -> Result<bool, MetaError> {
-        let res = sqlx::query(
-            "DELETE FROM repo_blobs WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
-        )
-        .bind(repo)
-        .bind(digest)
-        .execute(&self.write)
-        .await?;
-        Ok(res.rows_affected() > 0)
+        self.timed(async move {
+            let res = sqlx::query(
+                "DELETE FROM repo_blobs WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
+            )
+            .bind(repo)
+            .bind(digest)
+            .execute(&self.write)
+            .await?;
+            Ok(res.rows_affected() > 0)
+        })
+        .await
     }
 
     /// Those of `digests` that are not linked into `repo`.
@@ -80,11 +90,14 @@ impl Meta {
         repo: &str,
         digests: &[String],
     ) -> Result<Vec<String>, MetaError> {
-        self.missing(
-            "SELECT l.digest FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id WHERE r.name = $1 AND l.digest IN",
-            repo,
-            digests,
-        )
+        self.timed(async move {
+            self.missing(
+                "SELECT l.digest FROM repo_blobs l JOIN repositories r ON r.id = l.repo_id WHERE r.name = $1 AND l.digest IN",
+                repo,
+                digests,
+            )
+            .await
+        })
         .await
     }
 
@@ -94,11 +107,14 @@ impl Meta {
         repo: &str,
         digests: &[String],
     ) -> Result<Vec<String>, MetaError> {
-        self.missing(
-            "SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest IN",
-            repo,
-            digests,
-        )
+        self.timed(async move {
+            self.missing(
+                "SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest IN",
+                repo,
+                digests,
+            )
+            .await
+        })
         .await
     }
 

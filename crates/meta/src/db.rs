@@ -26,6 +26,9 @@ pub enum MetaError {
     Database(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// An operation did not finish in time (the database stopped answering): worth a retry.
+    #[error("metadata database did not answer within {0:?}")]
+    Timeout(Duration),
     #[error("unsupported database URL {0:?}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
 }
@@ -61,6 +64,9 @@ pub struct MetaOptions {
     pub acquire_timeout: Duration,
     /// SQLite only: `PRAGMA synchronous=FULL` (fsync on every commit) instead of `NORMAL`.
     pub sqlite_sync_full: bool,
+    /// Longest time one metadata operation may take (a database that stopped answering
+    /// without closing its connections); past it the operation fails as unavailable (503).
+    pub op_timeout: Duration,
     /// Memory for the manifest cache (0: off).
     pub manifest_cache_bytes: usize,
     /// Also cache on PostgreSQL (several replicas): other replicas then serve a moved or
@@ -75,6 +81,7 @@ impl Default for MetaOptions {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
             sqlite_sync_full: true,
+            op_timeout: Duration::from_secs(10),
             manifest_cache_bytes: 16 << 20,
             manifest_cache_on_postgres: false,
         }
@@ -94,6 +101,7 @@ pub struct Meta {
     pub(crate) cache: Arc<ManifestCache>,
     url: Arc<str>,
     sqlite_sync_full: bool,
+    op_timeout: Duration,
 }
 
 impl Meta {
@@ -143,6 +151,7 @@ impl Meta {
                     cache: Arc::new(ManifestCache::new(opts.manifest_cache_bytes)),
                     url: url.into(),
                     sqlite_sync_full: opts.sqlite_sync_full,
+                    op_timeout: opts.op_timeout,
                 })
             }
             Backend::Postgres => {
@@ -165,6 +174,7 @@ impl Meta {
                     cache: Arc::new(cache),
                     url: url.into(),
                     sqlite_sync_full: false,
+                    op_timeout: opts.op_timeout,
                 })
             }
         }
@@ -228,6 +238,18 @@ impl Meta {
         }
     }
 
+    /// Runs one metadata operation with the operation timeout. A query cut off this way leaves
+    /// its connection mid-protocol; sqlx closes such a connection instead of reusing it.
+    pub(crate) async fn timed<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, MetaError>>,
+    ) -> Result<T, MetaError> {
+        match tokio::time::timeout(self.op_timeout, op).await {
+            Ok(r) => r,
+            Err(_) => Err(MetaError::Timeout(self.op_timeout)),
+        }
+    }
+
     /// Runs one write whose loss in a power failure costs nothing but a client retry (upload
     /// session bookkeeping): on SQLite with `synchronous=FULL` it commits without its own fsync
     /// (`NORMAL` for this statement; the WAL keeps it ordered before every later, fsynced
@@ -252,8 +274,11 @@ impl Meta {
 
     /// A trivial query, for readiness checks.
     pub async fn ping(&self) -> Result<(), MetaError> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
-        Ok(())
+        self.timed(async move {
+            sqlx::query("SELECT 1").execute(&self.read).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Closes both pools (graceful shutdown).

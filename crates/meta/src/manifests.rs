@@ -59,60 +59,63 @@ impl Meta {
         m: &NewManifest<'_>,
         tags: &[String],
     ) -> Result<(), MetaError> {
-        let now = now_ms();
-        let mut tx = self.write.begin().await?;
-        let repo_id = ensure_repo(&mut tx, repo).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO manifests (repo_id, digest, media_type, size, body, artifact_type, subject, annotations, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repo_id, digest) DO NOTHING",
-        )
-        .bind(repo_id)
-        .bind(m.digest)
-        .bind(m.media_type)
-        .bind(m.body.len() as i64)
-        .bind(m.body)
-        .bind(m.artifact_type)
-        .bind(m.subject)
-        .bind(m.annotations)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted > 0 {
-            let refs = m
-                .blobs
-                .iter()
-                .map(|d| (d, 0i64))
-                .chain(m.children.iter().map(|d| (d, 1i64)));
-            for (child, kind) in refs {
+        self.timed(async move {
+            let now = now_ms();
+            let mut tx = self.write.begin().await?;
+            let repo_id = ensure_repo(&mut tx, repo).await?;
+            let inserted = sqlx::query(
+                "INSERT INTO manifests (repo_id, digest, media_type, size, body, artifact_type, subject, annotations, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (repo_id, digest) DO NOTHING",
+            )
+            .bind(repo_id)
+            .bind(m.digest)
+            .bind(m.media_type)
+            .bind(m.body.len() as i64)
+            .bind(m.body)
+            .bind(m.artifact_type)
+            .bind(m.subject)
+            .bind(m.annotations)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted > 0 {
+                let refs = m
+                    .blobs
+                    .iter()
+                    .map(|d| (d, 0i64))
+                    .chain(m.children.iter().map(|d| (d, 1i64)));
+                for (child, kind) in refs {
+                    sqlx::query(
+                        "INSERT INTO manifest_refs (repo_id, digest, child, kind) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (repo_id, digest, child) DO NOTHING",
+                    )
+                    .bind(repo_id)
+                    .bind(m.digest)
+                    .bind(child.as_str())
+                    .bind(kind)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            for tag in tags {
                 sqlx::query(
-                    "INSERT INTO manifest_refs (repo_id, digest, child, kind) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (repo_id, digest, child) DO NOTHING",
+                    "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
                 )
                 .bind(repo_id)
+                .bind(tag.as_str())
                 .bind(m.digest)
-                .bind(child.as_str())
-                .bind(kind)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             }
-        }
-        for tag in tags {
-            sqlx::query(
-                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(repo_id)
-            .bind(tag.as_str())
-            .bind(m.digest)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        self.notify_changed(&mut tx, repo).await?;
-        tx.commit().await?;
-        self.cache.invalidate(repo);
-        Ok(())
+            self.notify_changed(&mut tx, repo).await?;
+            tx.commit().await?;
+            self.cache.invalidate(repo);
+            Ok(())
+        })
+        .await
     }
 
     /// Tells the other replicas, at commit, that manifests or tags of `repo` changed.
@@ -176,14 +179,17 @@ impl Meta {
         digest: &str,
         with_body: bool,
     ) -> Result<Option<ManifestRow>, MetaError> {
-        self.cached(
-            repo,
-            Key::Digest(digest.to_owned()),
-            with_body,
-            "SELECT m.digest, m.media_type, m.size, m.body FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
-            "SELECT m.digest, m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
-            digest,
-        )
+        self.timed(async move {
+            self.cached(
+                repo,
+                Key::Digest(digest.to_owned()),
+                with_body,
+                "SELECT m.digest, m.media_type, m.size, m.body FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
+                "SELECT m.digest, m.media_type, m.size FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 AND m.digest = $2",
+                digest,
+            )
+            .await
+        })
         .await
     }
 
@@ -194,67 +200,76 @@ impl Meta {
         tag: &str,
         with_body: bool,
     ) -> Result<Option<ManifestRow>, MetaError> {
-        self.cached(
-            repo,
-            Key::Tag(tag.to_owned()),
-            with_body,
-            "SELECT m.digest, m.media_type, m.size, m.body FROM tags t JOIN repositories r ON r.id = t.repo_id \
-             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2",
-            "SELECT m.digest, m.media_type, m.size FROM tags t JOIN repositories r ON r.id = t.repo_id \
-             JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2",
-            tag,
-        )
+        self.timed(async move {
+            self.cached(
+                repo,
+                Key::Tag(tag.to_owned()),
+                with_body,
+                "SELECT m.digest, m.media_type, m.size, m.body FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                 JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2",
+                "SELECT m.digest, m.media_type, m.size FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                 JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE r.name = $1 AND t.name = $2",
+                tag,
+            )
+            .await
+        })
         .await
     }
 
     /// Deletes manifest `digest` of `repo` and every tag pointing at it; false if unknown.
     pub async fn delete_manifest(&self, repo: &str, digest: &str) -> Result<bool, MetaError> {
-        let mut tx = self.write.begin().await?;
-        let Some(row) = sqlx::query("SELECT id FROM repositories WHERE name = $1")
-            .bind(repo)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            return Ok(false);
-        };
-        let repo_id: i64 = row.try_get(0)?;
-        for sql in [
-            "DELETE FROM tags WHERE repo_id = $1 AND digest = $2",
-            "DELETE FROM manifest_refs WHERE repo_id = $1 AND digest = $2",
-        ] {
-            sqlx::query(sql)
+        self.timed(async move {
+            let mut tx = self.write.begin().await?;
+            let Some(row) = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+                .bind(repo)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(false);
+            };
+            let repo_id: i64 = row.try_get(0)?;
+            for sql in [
+                "DELETE FROM tags WHERE repo_id = $1 AND digest = $2",
+                "DELETE FROM manifest_refs WHERE repo_id = $1 AND digest = $2",
+            ] {
+                sqlx::query(sql)
+                    .bind(repo_id)
+                    .bind(digest)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let n = sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
                 .bind(repo_id)
                 .bind(digest)
                 .execute(&mut *tx)
-                .await?;
-        }
-        let n = sqlx::query("DELETE FROM manifests WHERE repo_id = $1 AND digest = $2")
-            .bind(repo_id)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        self.notify_changed(&mut tx, repo).await?;
-        tx.commit().await?;
-        self.cache.invalidate(repo);
-        Ok(n > 0)
+                .await?
+                .rows_affected();
+            self.notify_changed(&mut tx, repo).await?;
+            tx.commit().await?;
+            self.cache.invalidate(repo);
+            Ok(n > 0)
+        })
+        .await
     }
 
     /// Deletes tag `tag` of `repo` (the manifest stays); false if unknown.
     pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool, MetaError> {
-        let mut tx = self.write.begin().await?;
-        let n = sqlx::query(
-            "DELETE FROM tags WHERE name = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
-        )
-        .bind(repo)
-        .bind(tag)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        self.notify_changed(&mut tx, repo).await?;
-        tx.commit().await?;
-        self.cache.invalidate(repo);
-        Ok(n > 0)
+        self.timed(async move {
+            let mut tx = self.write.begin().await?;
+            let n = sqlx::query(
+                "DELETE FROM tags WHERE name = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)",
+            )
+            .bind(repo)
+            .bind(tag)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            self.notify_changed(&mut tx, repo).await?;
+            tx.commit().await?;
+            self.cache.invalidate(repo);
+            Ok(n > 0)
+        })
+        .await
     }
 
     /// Tags of `repo` sorted bytewise, strictly after `after`, at most `limit`.
@@ -264,18 +279,21 @@ impl Meta {
         after: &str,
         limit: i64,
     ) -> Result<Vec<String>, MetaError> {
-        let rows = sqlx::query(
-            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id \
-             WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
-        )
-        .bind(repo)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(MetaError::from))
-            .collect()
+        self.timed(async move {
+            let rows = sqlx::query(
+                "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                 WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
+            )
+            .bind(repo)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(|r| r.try_get::<String, _>(0).map_err(MetaError::from))
+                .collect()
+        })
+        .await
     }
 
     /// Manifests of `repo` whose subject is `subject`, by digest, strictly after `after`,
@@ -288,35 +306,38 @@ impl Meta {
         after: &str,
         limit: i64,
     ) -> Result<Vec<ReferrerRow>, MetaError> {
-        let filter = if artifact_type.is_some() {
-            "AND m.artifact_type = $5"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m \
-             JOIN repositories r ON r.id = m.repo_id \
-             WHERE r.name = $1 AND m.subject = $2 AND m.digest > $3 {filter} ORDER BY m.digest LIMIT $4"
-        );
-        let mut q = sqlx::query(&sql)
-            .bind(repo)
-            .bind(subject)
-            .bind(after)
-            .bind(limit);
-        if let Some(t) = artifact_type {
-            q = q.bind(t);
-        }
-        let rows = q.fetch_all(&self.read).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ReferrerRow {
-                    digest: r.try_get(0)?,
-                    media_type: r.try_get(1)?,
-                    size: r.try_get(2)?,
-                    artifact_type: r.try_get(3)?,
-                    annotations: r.try_get(4)?,
+        self.timed(async move {
+            let filter = if artifact_type.is_some() {
+                "AND m.artifact_type = $5"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations FROM manifests m \
+                 JOIN repositories r ON r.id = m.repo_id \
+                 WHERE r.name = $1 AND m.subject = $2 AND m.digest > $3 {filter} ORDER BY m.digest LIMIT $4"
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(repo)
+                .bind(subject)
+                .bind(after)
+                .bind(limit);
+            if let Some(t) = artifact_type {
+                q = q.bind(t);
+            }
+            let rows = q.fetch_all(&self.read).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ReferrerRow {
+                        digest: r.try_get(0)?,
+                        media_type: r.try_get(1)?,
+                        size: r.try_get(2)?,
+                        artifact_type: r.try_get(3)?,
+                        annotations: r.try_get(4)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+        .await
     }
 }

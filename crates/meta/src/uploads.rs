@@ -42,33 +42,39 @@ impl Meta {
         algorithm: &str,
         state: Option<&str>,
     ) -> Result<UploadRow, MetaError> {
-        let now = now_ms();
-        self.execute_relaxed(
-            sqlx::query("INSERT INTO uploads (id, repo, algorithm, size, state, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5)")
-                .bind(id)
-                .bind(repo)
-                .bind(algorithm)
-                .bind(state)
-                .bind(now),
-        )
-        .await?;
-        Ok(UploadRow {
-            id: id.to_owned(),
-            repo: repo.to_owned(),
-            algorithm: algorithm.to_owned(),
-            size: 0,
-            state: state.map(str::to_owned),
-            created_at: now,
-            updated_at: now,
+        self.timed(async move {
+            let now = now_ms();
+            self.execute_relaxed(
+                sqlx::query("INSERT INTO uploads (id, repo, algorithm, size, state, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5)")
+                    .bind(id)
+                    .bind(repo)
+                    .bind(algorithm)
+                    .bind(state)
+                    .bind(now),
+            )
+            .await?;
+            Ok(UploadRow {
+                id: id.to_owned(),
+                repo: repo.to_owned(),
+                algorithm: algorithm.to_owned(),
+                size: 0,
+                state: state.map(str::to_owned),
+                created_at: now,
+                updated_at: now,
+            })
         })
+        .await
     }
 
     pub async fn get_upload(&self, id: &str) -> Result<Option<UploadRow>, MetaError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?;
-        row.map(|r| upload_row(&r)).transpose()
+        self.timed(async move {
+            let row = sqlx::query(&format!("SELECT {COLUMNS} FROM uploads WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?;
+            row.map(|r| upload_row(&r)).transpose()
+        })
+        .await
     }
 
     /// Moves the session from `from` to `to` bytes, only if it is still at `from` (so two
@@ -80,28 +86,34 @@ impl Meta {
         to: i64,
         state: Option<&str>,
     ) -> Result<bool, MetaError> {
-        let n = self
-            .execute_relaxed(
-                sqlx::query(
-                    "UPDATE uploads SET size = $3, state = $4, updated_at = $5 WHERE id = $1 AND size = $2",
+        self.timed(async move {
+            let n = self
+                .execute_relaxed(
+                    sqlx::query(
+                        "UPDATE uploads SET size = $3, state = $4, updated_at = $5 WHERE id = $1 AND size = $2",
+                    )
+                    .bind(id)
+                    .bind(from)
+                    .bind(to)
+                    .bind(state)
+                    .bind(now_ms()),
                 )
-                .bind(id)
-                .bind(from)
-                .bind(to)
-                .bind(state)
-                .bind(now_ms()),
-            )
-            .await?;
-        Ok(n > 0)
+                .await?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool, MetaError> {
-        let n = sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&self.write)
-            .await?
-            .rows_affected();
-        Ok(n > 0)
+        self.timed(async move {
+            let n = sqlx::query("DELETE FROM uploads WHERE id = $1")
+                .bind(id)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+            Ok(n > 0)
+        })
+        .await
     }
 
     /// Sessions not touched since `before_ms`, oldest first.
@@ -110,14 +122,17 @@ impl Meta {
         before_ms: i64,
         limit: i64,
     ) -> Result<Vec<UploadRow>, MetaError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2"
-        ))
-        .bind(before_ms)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(upload_row).collect()
+        self.timed(async move {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM uploads WHERE updated_at < $1 ORDER BY updated_at LIMIT $2"
+            ))
+            .bind(before_ms)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter().map(upload_row).collect()
+        })
+        .await
     }
 }
 

@@ -112,7 +112,7 @@ impl ResponseError for OciError {
 impl From<MetaError> for OciError {
     fn from(e: MetaError) -> Self {
         match e {
-            MetaError::Unavailable(_) => OciError::unavailable(&e),
+            MetaError::Unavailable(_) | MetaError::Timeout(_) => OciError::unavailable(&e),
             other => OciError::internal(&other),
         }
     }

@@ -12,6 +12,7 @@ pub mod clients;
 pub mod nginx;
 pub mod oci;
 pub mod pg;
+pub mod pgserver;
 pub mod s3;
 pub mod tools;
 

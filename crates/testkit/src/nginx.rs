@@ -7,7 +7,9 @@
 //! consecutive replicas. Request and response bodies stream through unbuffered and unlimited,
 //! and `Host` is passed on, as a registry behind a proxy needs.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
+
+use crate::{free_port, is_root};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,24 +25,6 @@ pub struct Nginx {
     /// `http://127.0.0.1:<port>`
     pub base: String,
     _tmp: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
 }
 
 impl Nginx {

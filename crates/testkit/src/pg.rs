@@ -6,9 +6,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Which metadata database the suite runs against: `postgres` or `sqlite`.
 pub fn backend() -> &'static str {
@@ -52,15 +49,7 @@ pub fn fresh_database() -> String {
 
 /// Creates a uniquely named database through `admin`; returns its name.
 pub fn create_database(admin: &str) -> String {
-    let n = format!(
-        "berth_it_{}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0)
-    );
+    let n = crate::unique_name("berth_it");
     let out = Command::new("psql")
         .arg(admin)
         .arg("-qAtc")

@@ -9,7 +9,7 @@
 //! and database are both `berth` (password `berth`; TCP connections authenticate with
 //! SCRAM, the local socket is trusted for the test's own `psql`).
 
-use std::net::TcpListener;
+use crate::{free_port, is_root};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,13 +32,6 @@ pub struct PgServer {
     as_root: bool,
     pub port: u16,
     _tmp: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// The directory of `initdb`/`postgres`: `$BERTH_PG_BIN`, the newest
@@ -68,14 +61,6 @@ fn bin_dir() -> PathBuf {
              run ./scripts/test.sh, which installs every tool the tests use"
         ),
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
 }
 
 fn signal(pid: u32, sig: &str) {

@@ -6,10 +6,9 @@
 //! `BERTH_IT_S3_ENDPOINT` (+ `_BUCKET`, `_KEY_ID`, `_SECRET`); every Berth a test starts then
 //! gets its own key prefix in that bucket ([`env_for`]).
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::tools;
@@ -18,8 +17,6 @@ pub const REGION: &str = "garage";
 pub const BUCKET: &str = "berth-it";
 pub const KEY_ID: &str = "GK0123456789abcdef01234567";
 pub const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Which blob store the suite runs against: `s3` or `filesystem`.
 pub fn backend() -> &'static str {
@@ -59,27 +56,12 @@ pub fn env_for(data: &Path) -> Vec<(String, String)> {
     let prefix = match std::fs::read_to_string(&marker) {
         Ok(p) => p.trim().to_owned(),
         Err(_) => {
-            let p = format!(
-                "it-{}-{}-{}",
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos())
-                    .unwrap_or(0)
-            );
+            let p = crate::unique_name("it");
             std::fs::write(&marker, &p).expect("prefix marker");
             p
         }
     };
     berth_env(&endpoint, &bucket, &prefix)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// A running single-node Garage server.

@@ -25,8 +25,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use berth_testkit::clients::{layout, Skopeo};
+use berth_testkit::header as hdr;
 use berth_testkit::nginx::Nginx;
 use berth_testkit::oci::Layout;
+use berth_testkit::pseudo_random as bytes;
 use berth_testkit::s3::{Garage, Peek, BUCKET};
 use berth_testkit::{http, pg, sha256, Berth};
 use reqwest::{RequestBuilder, Response};
@@ -38,28 +40,6 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const MIB: usize = 1024 * 1024;
 /// The key prefix all replicas share in the bucket.
 const PREFIX: &str = "shared";
-
-/// Deterministic bytes of `len` from `seed` (xorshift64*), so blobs need not stay in memory.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-fn hdr(r: &Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
 
 fn with_query(url: &str, q: &str) -> String {
     if url.contains('?') {

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use berth_testkit::pseudo_random as bytes;
 use berth_testkit::{http, sha256, Berth};
 use serde_json::json;
 
@@ -22,20 +23,6 @@ use crate::BIN;
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const TASKS: usize = 8;
-
-/// Deterministic bytes of `len` from `seed` (xorshift64*), so blobs need not stay in memory.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct BlobRec {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use berth_core::{Algorithm, Digest, DigestHasher};
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use tokio::task::{spawn_blocking, JoinHandle};
 
-use crate::{safe_id, BlobStream, StorageError};
+use crate::{safe_id, BlobStream, Incoming, StorageError};
 
 /// Bytes gathered before one write to disk, and the read size when serving.
 const IO_CHUNK: usize = 1 << 20;
@@ -80,8 +80,8 @@ impl FsStore {
         &self,
         id: &str,
         offset: u64,
-        mut body: S,
-        mut hasher: Option<&mut DigestHasher>,
+        body: S,
+        hasher: Option<&mut DigestHasher>,
         exact_len: Option<u64>,
     ) -> Result<u64, StorageError>
     where
@@ -89,19 +89,10 @@ impl FsStore {
         E: std::fmt::Display,
     {
         let path = self.upload_path(id)?;
-        // An empty body touches nothing (a closing PUT usually has none).
-        let first = match body.next().await {
-            None => {
-                return match exact_len {
-                    Some(expected) if expected > 0 => {
-                        Err(StorageError::TooShort { expected, got: 0 })
-                    }
-                    _ => Ok(0),
-                }
-            }
-            Some(Err(e)) => return Err(StorageError::Body(e.to_string())),
-            Some(Ok(c)) => c,
-        };
+        let mut body = Incoming::new(body, hasher, exact_len);
+        if body.is_empty().await? {
+            return Ok(0);
+        }
         let file = blocking(move || {
             let mut f = match OpenOptions::new().write(true).open(&path) {
                 Ok(f) => f,
@@ -127,40 +118,12 @@ impl FsStore {
         // pool: network, hashing and disk overlap.
         let mut buf = BytesMut::with_capacity(IO_CHUNK);
         let mut pending: Option<JoinHandle<std::io::Result<()>>> = None;
-        let mut written: u64 = 0;
         let mut pos = offset;
-        let mut first = Some(first);
         let result: Result<(), StorageError> = async {
-            loop {
-                let next = match first.take() {
-                    Some(c) => Some(Ok(c)),
-                    None => body.next().await,
-                };
-                let chunk = match next {
-                    Some(Ok(c)) => c,
-                    Some(Err(e)) => return Err(StorageError::Body(e.to_string())),
-                    None => break,
-                };
-                written += chunk.len() as u64;
-                if let Some(max) = exact_len {
-                    if written > max {
-                        return Err(StorageError::TooLong(max));
-                    }
-                }
-                if let Some(h) = hasher.as_deref_mut() {
-                    h.update(&chunk);
-                }
+            while let Some(chunk) = body.next().await? {
                 buf.extend_from_slice(&chunk);
                 if buf.len() >= IO_CHUNK {
                     flush(&file, &mut buf, &mut pending, &mut pos, true).await?;
-                }
-            }
-            if let Some(expected) = exact_len {
-                if written < expected {
-                    return Err(StorageError::TooShort {
-                        expected,
-                        got: written,
-                    });
                 }
             }
             flush(&file, &mut buf, &mut pending, &mut pos, false).await?;
@@ -178,7 +141,7 @@ impl FsStore {
             }
             return Err(e);
         }
-        Ok(written)
+        Ok(body.received())
     }
 
     pub async fn digest_upload(
@@ -396,7 +359,7 @@ async fn finish(pending: &mut Option<JoinHandle<std::io::Result<()>>>) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::stream;
+    use futures_util::{stream, StreamExt};
 
     fn body(
         parts: Vec<Result<&'static [u8], &'static str>>,

@@ -17,10 +17,99 @@ use std::pin::Pin;
 
 use berth_core::{Algorithm, Digest, DigestHasher};
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 
 pub use fs::FsStore;
 pub use s3::{S3Settings, S3Store};
+
+/// A request body on its way into a store: every chunk is counted against the declared
+/// length (`exact_len`) and fed to the running hash as it arrives. Both backends read through
+/// it, so the body rules live in one place and the backends only decide where bytes go.
+pub(crate) struct Incoming<'h, S> {
+    body: S,
+    hasher: Option<&'h mut DigestHasher>,
+    exact_len: Option<u64>,
+    received: u64,
+    /// A chunk read by [`Incoming::is_empty`], not yet counted or hashed.
+    peeked: Option<Bytes>,
+}
+
+impl<'h, S, E> Incoming<'h, S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    pub(crate) fn new(
+        body: S,
+        hasher: Option<&'h mut DigestHasher>,
+        exact_len: Option<u64>,
+    ) -> Self {
+        Incoming {
+            body,
+            hasher,
+            exact_len,
+            received: 0,
+            peeked: None,
+        }
+    }
+
+    /// The end of the body: an error if it is shorter than declared.
+    fn end(&self) -> Result<(), StorageError> {
+        match self.exact_len {
+            Some(expected) if self.received < expected => Err(StorageError::TooShort {
+                expected,
+                got: self.received,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn raw(&mut self) -> Result<Option<Bytes>, StorageError> {
+        if let Some(c) = self.peeked.take() {
+            return Ok(Some(c));
+        }
+        match self.body.next().await {
+            Some(Ok(c)) => Ok(Some(c)),
+            Some(Err(e)) => Err(StorageError::Body(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// True for a body without bytes (checked against the declared length), which a store
+    /// must not touch anything for: a closing PUT usually has none.
+    pub(crate) async fn is_empty(&mut self) -> Result<bool, StorageError> {
+        match self.raw().await? {
+            Some(c) => {
+                self.peeked = Some(c);
+                Ok(false)
+            }
+            None => self.end().map(|()| true),
+        }
+    }
+
+    /// The next chunk, counted and hashed; `None` at the end of a body of the declared length.
+    pub(crate) async fn next(&mut self) -> Result<Option<Bytes>, StorageError> {
+        let Some(chunk) = self.raw().await? else {
+            self.end()?;
+            return Ok(None);
+        };
+        self.received += chunk.len() as u64;
+        if let Some(max) = self.exact_len {
+            if self.received > max {
+                return Err(StorageError::TooLong(max));
+            }
+        }
+        if let Some(h) = self.hasher.as_deref_mut() {
+            h.update(&chunk);
+        }
+        Ok(Some(chunk))
+    }
+
+    /// Bytes taken so far.
+    pub(crate) fn received(&self) -> u64 {
+        self.received
+    }
+}
 
 /// An upload id is a server-made UUID; anything else never reaches a store.
 pub(crate) fn safe_id(id: &str) -> Result<&str, StorageError> {

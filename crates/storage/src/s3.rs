@@ -29,7 +29,7 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use crate::{safe_id, BlobStream, StorageError};
+use crate::{safe_id, BlobStream, Incoming, StorageError};
 
 /// S3's own limit for a single CopyObject; larger blobs are copied part by part.
 const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -138,6 +138,36 @@ where
 
 type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
 
+/// Maps a failed `op` to `missing` when the object or upload does not exist, else to an
+/// unavailable store.
+fn or_missing<E>(
+    op: &'static str,
+    missing: StorageError,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| {
+        if is_not_found(&e) {
+            missing
+        } else {
+            sdk(op, e)
+        }
+    }
+}
+
+/// A removal that found nothing to remove succeeded.
+fn gone_is_ok<T, E>(op: &str, r: Result<T, SdkError<E, HttpResponse>>) -> Result<(), StorageError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(sdk(op, e)),
+    }
+}
+
 fn is_not_found<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
     match e {
         SdkError::ServiceError(s) => {
@@ -171,8 +201,14 @@ impl S3Store {
             .region(Region::new(s.region.clone()))
             .retry_config(retry)
             .timeout_config(timeouts)
-            // Blob bodies may pause while a client is slow; a stall is not an S3 failure.
-            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+            // A store that stops sending in the middle of a response body (frozen, cut off)
+            // fails the read after this long instead of hanging it; a consumer that is merely
+            // slow to poll (a slow client downloading) is not a stall.
+            .stalled_stream_protection(
+                StalledStreamProtectionConfig::enabled()
+                    .grace_period(Duration::from_secs(s.attempt_timeout_secs.max(1)))
+                    .build(),
+            );
         if let (Some(id), Some(secret)) = (&s.access_key_id, &s.secret_access_key) {
             loader = loader.credentials_provider(Credentials::new(
                 id.clone(),
@@ -247,9 +283,10 @@ impl S3Store {
         }
     }
 
+    /// A new session needs no object and no state yet (no state reads as empty).
     pub fn begin_upload(&self, id: &str) -> Result<Option<String>, StorageError> {
         safe_id(id)?;
-        Ok(Some(UploadState::default().to_json()))
+        Ok(None)
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Bytes, StorageError> {
@@ -260,13 +297,7 @@ impl S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    StorageError::UploadMissing
-                } else {
-                    sdk("GetObject", e)
-                }
-            })?;
+            .map_err(or_missing("GetObject", StorageError::UploadMissing))?;
         let data = out
             .body
             .collect()
@@ -289,18 +320,14 @@ impl S3Store {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match self
+        let r = self
             .client
             .delete_object()
             .bucket(&*self.bucket)
             .key(key)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(sdk("DeleteObject", e)),
-        }
+            .await;
+        gone_is_ok("DeleteObject", r)
     }
 
     async fn head_len(&self, key: &str) -> Result<Option<u64>, StorageError> {
@@ -347,13 +374,7 @@ impl S3Store {
                 .body(ByteStream::from(data))
                 .send()
                 .await
-                .map_err(|e| {
-                    if is_not_found(&e) {
-                        StorageError::UploadMissing
-                    } else {
-                        sdk("UploadPart", e)
-                    }
-                })?;
+                .map_err(or_missing("UploadPart", StorageError::UploadMissing))?;
             let etag = out
                 .e_tag()
                 .map(str::to_owned)
@@ -370,8 +391,8 @@ impl S3Store {
         id: &str,
         state: Option<&str>,
         offset: u64,
-        mut body: S,
-        mut hasher: Option<&mut DigestHasher>,
+        body: S,
+        hasher: Option<&mut DigestHasher>,
         exact_len: Option<u64>,
     ) -> Result<(u64, Option<String>), StorageError>
     where
@@ -385,18 +406,10 @@ impl S3Store {
                 st.size()
             )));
         }
-        let first = match body.next().await {
-            None => {
-                return match exact_len {
-                    Some(expected) if expected > 0 => {
-                        Err(StorageError::TooShort { expected, got: 0 })
-                    }
-                    _ => Ok((0, state.map(str::to_owned))),
-                }
-            }
-            Some(Err(e)) => return Err(StorageError::Body(e.to_string())),
-            Some(Ok(c)) => c,
-        };
+        let mut body = Incoming::new(body, hasher, exact_len);
+        if body.is_empty().await? {
+            return Ok((0, state.map(str::to_owned)));
+        }
         let data_key = self.data_key(id)?;
         let mut buf = BytesMut::new();
         if st.tail > 0 {
@@ -410,28 +423,8 @@ impl S3Store {
         }
         let created_mpu = st.mpu.is_none();
         let mut inflight: Option<PartTask> = None;
-        let mut written: u64 = 0;
-        let mut first = Some(first);
         let result: Result<(), StorageError> = async {
-            loop {
-                let next = match first.take() {
-                    Some(c) => Some(Ok(c)),
-                    None => body.next().await,
-                };
-                let chunk = match next {
-                    Some(Ok(c)) => c,
-                    Some(Err(e)) => return Err(StorageError::Body(e.to_string())),
-                    None => break,
-                };
-                written += chunk.len() as u64;
-                if let Some(max) = exact_len {
-                    if written > max {
-                        return Err(StorageError::TooLong(max));
-                    }
-                }
-                if let Some(h) = hasher.as_deref_mut() {
-                    h.update(&chunk);
-                }
+            while let Some(chunk) = body.next().await? {
                 buf.extend_from_slice(&chunk);
                 if buf.len() >= self.part_size {
                     let mpu = match &st.mpu {
@@ -456,20 +449,12 @@ impl S3Store {
                     inflight = Some(self.spawn_part(data_key.clone(), mpu, n, part));
                 }
             }
-            if let Some(expected) = exact_len {
-                if written < expected {
-                    return Err(StorageError::TooShort {
-                        expected,
-                        got: written,
-                    });
-                }
-            }
             if let Some(t) = inflight.take() {
                 st.parts.push(join(t).await?);
             }
             st.tail = buf.len() as u64;
             if !buf.is_empty() {
-                let key = self.tail_key(id, offset + written)?;
+                let key = self.tail_key(id, offset + body.received())?;
                 self.put_bytes(&key, buf.split().freeze()).await?;
             }
             Ok(())
@@ -486,7 +471,7 @@ impl S3Store {
             }
             return Err(e);
         }
-        Ok((written, Some(st.to_json())))
+        Ok((body.received(), Some(st.to_json())))
     }
 
     /// Drops what `old` held that `new` no longer needs (the superseded tail object), once the
@@ -505,19 +490,15 @@ impl S3Store {
     }
 
     async fn abort_mpu(&self, key: &str, mpu: &str) -> Result<(), StorageError> {
-        match self
+        let r = self
             .client
             .abort_multipart_upload()
             .bucket(&*self.bucket)
             .key(key)
             .upload_id(mpu)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(sdk("AbortMultipartUpload", e)),
-        }
+            .await;
+        gone_is_ok("AbortMultipartUpload", r)
     }
 
     /// Turns the session into one readable object and returns its key: the completed multipart
@@ -574,11 +555,10 @@ impl S3Store {
             if is_not_found(&e) && self.head_len(&data_key).await? == Some(size) {
                 return Ok(data_key);
             }
-            return Err(if is_not_found(&e) {
-                StorageError::UploadMissing
-            } else {
-                sdk("CompleteMultipartUpload", e)
-            });
+            return Err(or_missing(
+                "CompleteMultipartUpload",
+                StorageError::UploadMissing,
+            )(e));
         }
         match self.head_len(&data_key).await? {
             Some(n) if n == size => Ok(data_key),
@@ -620,10 +600,10 @@ impl S3Store {
         digest: &Digest,
     ) -> Result<(), StorageError> {
         let to = self.blob_key(digest);
+        let st = UploadState::parse(state)?;
         if self.head_len(&to).await? == Some(size) {
             // Stored already (another repository, a concurrent push, or a retry).
-            self.abort_upload(id).await?;
-            return Ok(());
+            return self.remove_session(id, &st, size).await;
         }
         if size == 0 {
             self.put_bytes(&to, Bytes::new()).await?;
@@ -639,8 +619,29 @@ impl S3Store {
                 )))
             }
         }
-        if let Err(e) = self.abort_upload(id).await {
+        if let Err(e) = self.remove_session(id, &st, size).await {
+            // The expiry job removes what is left once the session row is gone.
             tracing::warn!(upload = id, error = %e, "could not remove upload objects");
+        }
+        Ok(())
+    }
+
+    /// Removes the objects a session's state names (at `size` bytes): its multipart upload,
+    /// the completed `data` object and the tail. Without listing: a commit costs at most three
+    /// requests here; superseded tails a failed `release` left behind are the expiry job's.
+    async fn remove_session(
+        &self,
+        id: &str,
+        st: &UploadState,
+        size: u64,
+    ) -> Result<(), StorageError> {
+        if let Some(mpu) = &st.mpu {
+            let data_key = self.data_key(id)?;
+            self.abort_mpu(&data_key, mpu).await?;
+            self.delete(&data_key).await?;
+        }
+        if st.tail > 0 {
+            self.delete(&self.tail_key(id, size)?).await?;
         }
         Ok(())
     }
@@ -655,13 +656,7 @@ impl S3Store {
                 .copy_source(source)
                 .send()
                 .await
-                .map_err(|e| {
-                    if is_not_found(&e) {
-                        StorageError::UploadMissing
-                    } else {
-                        sdk("CopyObject", e)
-                    }
-                })?;
+                .map_err(or_missing("CopyObject", StorageError::UploadMissing))?;
             return Ok(());
         }
         let mpu = self.create_mpu(to).await?;
@@ -831,13 +826,7 @@ impl S3Store {
             .range(format!("bytes={start}-{}", start + len - 1))
             .send()
             .await
-            .map_err(|e| {
-                if is_not_found(&e) {
-                    missing
-                } else {
-                    sdk("GetObject", e)
-                }
-            })?;
+            .map_err(or_missing("GetObject", missing))?;
         let body = out.body;
         let expected = len;
         let stream = futures_util::stream::unfold(

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use berth_testkit::header;
+use berth_testkit::pseudo_random as bytes;
 use berth_testkit::s3::{Garage, Peek, BUCKET};
 use berth_testkit::{http, sha256, Berth};
 use serde_json::Value;
@@ -12,31 +14,12 @@ use crate::BIN;
 
 const MIB: usize = 1024 * 1024;
 
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn start(garage: &Garage, prefix: &str, data: &std::path::Path, extra: &[(&str, &str)]) -> Berth {
     let mut env: Vec<(String, String)> = garage.berth_env(prefix);
     env.push(("BERTH_STORAGE__S3__PART_SIZE_MIB".into(), "5".into()));
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     Berth::start_in(BIN, data, &env)
-}
-
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
 }
 
 async fn patch(c: &reqwest::Client, b: &Berth, loc: &str, start: usize, chunk: &[u8]) {
@@ -155,6 +138,19 @@ async fn multipart_sessions_survive_restarts_and_are_verified() {
         got.as_ref() == blob.as_slice(),
         "blob differs after the multipart commit"
     );
+    // A client that stops reading for longer than the store's stall grace period (the
+    // attempt timeout, 10 s here) still gets the whole blob: a slow consumer is not a stall.
+    let mut slow = c
+        .get(b.url(&format!("/v2/s3/mp/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    let mut got = slow.chunk().await.unwrap().unwrap().to_vec();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    while let Some(c) = slow.chunk().await.unwrap() {
+        got.extend_from_slice(&c);
+    }
+    assert!(got == blob, "a paused download came back different");
     // A range across a part boundary.
     let r = c
         .get(b.url(&format!("/v2/s3/mp/blobs/{digest}")))
@@ -273,4 +269,48 @@ async fn blob_gets_redirect_to_presigned_urls_when_enabled() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn without_configured_keys_the_standard_aws_credential_chain_is_used() {
+    let garage = Garage::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // No BERTH_STORAGE__S3__*KEY* variables: the key comes from AWS_* as the chain reads it.
+    let mut env: Vec<(String, String)> = garage
+        .berth_env("chain")
+        .into_iter()
+        .filter(|(k, _)| !k.contains("ACCESS_KEY"))
+        .collect();
+    env.push(("AWS_ACCESS_KEY_ID".into(), berth_testkit::s3::KEY_ID.into()));
+    env.push((
+        "AWS_SECRET_ACCESS_KEY".into(),
+        berth_testkit::s3::SECRET.into(),
+    ));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let b = Berth::start_in(BIN, &tmp.path().join("data"), &env);
+    let c = http();
+    let blob = bytes(4, 100_000);
+    let digest = sha256(&blob);
+    let r = c
+        .post(b.url(&format!("/v2/s3/chain/blobs/uploads/?digest={digest}")))
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let got = c
+        .get(b.url(&format!("/v2/s3/chain/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(got.as_ref() == blob.as_slice());
+    let peek = Peek::new(&garage.endpoint, BUCKET, "chain").await;
+    assert_eq!(
+        peek.list("blobs/").await.len(),
+        1,
+        "the blob is in the bucket"
+    );
 }

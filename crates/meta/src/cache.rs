@@ -70,14 +70,17 @@ impl ManifestCache {
     }
 
     /// The cached row (with body) and, on a miss, the generation to pass to `insert`.
+    /// Off, it takes no lock (every manifest GET passes here) and hands out a generation that
+    /// never matches, so nothing read meanwhile is stored.
     pub(crate) fn get(&self, repo: &str, key: &Key) -> Result<ManifestRow, u64> {
-        let inner = self.lock();
-        if self.enabled.load(Ordering::Acquire) {
-            if let Some(row) = inner.entries.get(repo).and_then(|m| m.get(key)) {
-                return Ok(row.clone());
-            }
+        if !self.enabled.load(Ordering::Acquire) {
+            return Err(u64::MAX);
         }
-        Err(inner.generation)
+        let inner = self.lock();
+        match inner.entries.get(repo).and_then(|m| m.get(key)) {
+            Some(row) => Ok(row.clone()),
+            None => Err(inner.generation),
+        }
     }
 
     /// Stores what a lookup started at `generation` read, unless anything was invalidated since.

@@ -110,27 +110,30 @@ impl Meta {
                 .execute(&mut *tx)
                 .await?;
             }
-            self.notify_changed(&mut tx, repo).await?;
-            tx.commit().await?;
-            self.cache.invalidate(repo);
+            self.commit_changed(tx, repo).await?;
             Ok(())
         })
         .await
     }
 
-    /// Tells the other replicas, at commit, that manifests or tags of `repo` changed.
-    async fn notify_changed(
+    /// Commits a transaction that changed manifests or tags of `repo`, and drops the cached
+    /// entries of `repo`: here right after the commit, and on other replicas through a
+    /// notification that PostgreSQL delivers at that commit. Always sent, even with the cache
+    /// off here, so a replica configured with it on is never left stale.
+    async fn commit_changed(
         &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        mut tx: sqlx::Transaction<'_, sqlx::Any>,
         repo: &str,
     ) -> Result<(), MetaError> {
         if self.backend() == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(CHANNEL)
                 .bind(repo)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
+        tx.commit().await?;
+        self.cache.invalidate(repo);
         Ok(())
     }
 
@@ -244,9 +247,7 @@ impl Meta {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            self.notify_changed(&mut tx, repo).await?;
-            tx.commit().await?;
-            self.cache.invalidate(repo);
+            self.commit_changed(tx, repo).await?;
             Ok(n > 0)
         })
         .await
@@ -264,9 +265,7 @@ impl Meta {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            self.notify_changed(&mut tx, repo).await?;
-            tx.commit().await?;
-            self.cache.invalidate(repo);
+            self.commit_changed(tx, repo).await?;
             Ok(n > 0)
         })
         .await

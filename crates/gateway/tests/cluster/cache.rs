@@ -105,6 +105,23 @@ async fn replicas_invalidate_each_others_manifest_cache() {
         digest_of(&c, &b, "c/app", &d1).await.as_deref(),
         Some(d1.as_str())
     );
+    // Proof that B answers from its cache: drop the tag behind both servers' backs (no
+    // notification). B still serves it; A, which never read it, asks the database: 404.
+    let out = std::process::Command::new("psql")
+        .arg(&db)
+        .args(["-qAtc", "DELETE FROM tags WHERE name = 'v1'"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        digest_of(&c, &b, "c/app", "v1").await.as_deref(),
+        Some(d1.as_str())
+    );
+    assert_eq!(digest_of(&c, &a, "c/app", "v1").await, None);
 
     // A new tag is never stale: B has nothing cached for it.
     let d2 = push_manifest(&c, &a, "c/app", "v2", 2).await;

@@ -14,10 +14,12 @@ as_root() {
 ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
 [ -n "$ver" ] || { echo "PostgreSQL is not installed (scripts/install-test-deps.sh installs it)" >&2; exit 1; }
 if ! pg_lsclusters -h | awk '{print $1" "$2}' | grep -qx "$ver main"; then
-  as_root pg_createcluster "$ver" main >/dev/null
+  as_root pg_createcluster "$ver" main >&2
 fi
 if ! pg_lsclusters -h | awk -v v="$ver" '$1==v && $2=="main" {print $4}' | grep -q online; then
-  as_root pg_ctlcluster "$ver" main start
+  # Progress messages (e.g. "Removed stale pid file." after the machine lost a running
+  # server) go to stderr: stdout carries only the URL.
+  as_root pg_ctlcluster "$ver" main start >&2
 fi
 port=$(pg_lsclusters -h | awk -v v="$ver" '$1==v && $2=="main" {print $3}')
 for _ in $(seq 1 50); do

@@ -10,7 +10,11 @@ cd "$(dirname "$0")/.."
 ./scripts/install-test-deps.sh
 cache=${BERTH_CACHE_DIR:-$HOME/.cache/berth}
 export BERTH_TOOLS_DIR=${BERTH_TOOLS_DIR:-$cache/venv/bin:$cache/bin}
-pg_url=$(./scripts/start-postgres.sh)
+pg_url=$(./scripts/start-postgres.sh | tail -n 1)
+case $pg_url in
+  postgres://*) ;;
+  *) echo "scripts/start-postgres.sh printed no PostgreSQL URL (got: $pg_url)" >&2; exit 1 ;;
+esac
 # Tests that always need PostgreSQL (the cluster tests) find it here.
 export BERTH_IT_PG_ADMIN_URL=$pg_url
 

@@ -63,13 +63,20 @@ free_port() {
   die "no free port found"
 }
 
-# wait_ready <name> <port> <log>: until /v2/ answers 200 from our server process.
+# Berth's first admin; the benchmark logs in with it through the token service (tokens live a
+# day, so one token serves the whole run, as a docker client reuses its token).
+export BERTH_ADMIN_PASSWORD=bench-admin-password
+export BERTH_AUTH__TOKEN_TTL_SECS=86400
+export BENCH_USER=admin BENCH_PASSWORD=$BERTH_ADMIN_PASSWORD
+
+# wait_ready <name> <port> <log>: until /v2/ answers 200 (401: asks for a token) from our
+# server process.
 wait_ready() {
   local code=""
   for _ in $(seq 1 200); do
     kill -0 "$SERVER_PID" 2>/dev/null || { tail -20 "$3" >&2; die "$1 exited during start-up"; }
     code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/v2/" || true)
-    [ "$code" = 200 ] && return 0
+    [ "$code" = 200 ] || [ "$code" = 401 ] && return 0
     sleep 0.1
   done
   tail -20 "$3" >&2

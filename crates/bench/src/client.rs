@@ -29,9 +29,73 @@ impl Target {
     }
 }
 
-/// One client: one keep-alive connection when used by one task at a time.
+/// The `Authorization` header every request carries, once [`authenticate`] got a token.
+static AUTHORIZATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Logs in the way docker does when `/v2/` asks for a token: reads the Bearer challenge,
+/// fetches a token for `repo` (pull, push, delete) and the catalog from its realm with Basic
+/// credentials, and makes every later client send it. An open registry (200) needs nothing.
+pub async fn authenticate(base: &Url, repo: &str, creds: Option<(String, String)>) -> Result<()> {
+    let Some((realm, service)) = challenge(base).await? else {
+        return Ok(());
+    };
+    let c = Client::builder().no_proxy().build()?;
+    let (user, password) =
+        creds.ok_or("the registry wants credentials: set BENCH_USER and BENCH_PASSWORD")?;
+    let r = c
+        .get(&realm)
+        .basic_auth(user, Some(password))
+        .query(&[
+            ("service", service.as_str()),
+            ("scope", &format!("repository:{repo}:pull,push,delete")),
+            ("scope", "registry:catalog:*"),
+        ])
+        .send()
+        .await?;
+    let r = expect(r, StatusCode::OK, "token request").await?;
+    let body: serde_json::Value = r.json().await?;
+    let token = body["token"]
+        .as_str()
+        .ok_or("the token endpoint answered without a token")?;
+    let _ = AUTHORIZATION.set(format!("Bearer {token}"));
+    Ok(())
+}
+
+/// The realm and service of the registry's Bearer challenge, if `/v2/` asks for a token.
+pub async fn challenge(base: &Url) -> Result<Option<(String, String)>> {
+    let c = Client::builder().no_proxy().build()?;
+    let r = c.get(base.join("/v2/")?).send().await?;
+    if r.status() != StatusCode::UNAUTHORIZED {
+        return Ok(None);
+    }
+    let h = r
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let param = |k: &str| {
+        h.split(&format!("{k}=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned)
+    };
+    Ok(param("realm").map(|r| (r, param("service").unwrap_or_default())))
+}
+
+/// One client: one keep-alive connection when used by one task at a time. Sends the run's
+/// token (see [`authenticate`]).
 pub fn client() -> Result<Client> {
+    client_with(AUTHORIZATION.get().map(String::as_str))
+}
+
+/// [`client`] sending `authorization` instead (`None` or empty: no header).
+pub fn client_with(authorization: Option<&str>) -> Result<Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(a) = authorization.filter(|a| !a.is_empty()) {
+        headers.insert(reqwest::header::AUTHORIZATION, a.parse()?);
+    }
     Ok(Client::builder()
+        .default_headers(headers)
         .no_proxy()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(8)

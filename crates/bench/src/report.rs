@@ -107,6 +107,44 @@ pub fn render(v: &Value) -> String {
         }
         s.push('\n');
     }
+    let a = &v["auth"];
+    if a.is_object() {
+        let _ = writeln!(s, "#### Token service and authenticated pulls\n");
+        let _ = writeln!(
+            s,
+            "| what | connections | requests | errors | req/s | p50 ms | p99 ms | server CPU (cores) |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (k, what) in [
+            (
+                "refresh",
+                "token request with a refresh token (OAuth2 POST)",
+            ),
+            ("basic", "token request with Basic credentials (argon2id)"),
+            ("manifest_user", "manifest GET by tag, user's token"),
+            (
+                "manifest_anonymous",
+                "manifest GET by tag, anonymous token (public org)",
+            ),
+        ] {
+            let r = &a[k];
+            let cores = Some(
+                num(&r["server_cpu_s"]).unwrap_or(f64::NAN) / num(&r["secs"]).unwrap_or(f64::NAN),
+            );
+            let _ = writeln!(
+                s,
+                "| {what} | {} | {} | {} | **{}** | {} | {} | {} |",
+                r["conns"],
+                r["requests"],
+                r["errors"],
+                f(num(&r["req_s"]), 0),
+                f(num(&r["p50_ms"]), 2),
+                f(num(&r["p99_ms"]), 2),
+                f(cores.filter(|c| c.is_finite()), 2),
+            );
+        }
+        s.push('\n');
+    }
     let m = &v["manifest"];
     if m.is_object() {
         let _ = writeln!(

@@ -29,13 +29,15 @@ pub struct RunArgs {
     /// Name of the registry in the tables.
     #[arg(long, default_value = "registry")]
     name: String,
-    /// Repository the benchmark pushes to and pulls from.
+    /// Repository the benchmark pushes to and pulls from. A registry that asks for a token gets
+    /// one for it, with the credentials in BENCH_USER / BENCH_PASSWORD.
     #[arg(long, default_value = "bench/blobs")]
     repo: String,
     /// Also write the figures as JSON to this file (input of `berth-bench report`).
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Scenarios to run, comma-separated: push, pull, manifest, memory.
+    /// Scenarios to run, comma-separated: push, pull, manifest, memory, auth (the token
+    /// service; Berth only, needs BENCH_USER and BENCH_PASSWORD of a system admin).
     #[arg(
         long,
         value_delimiter = ',',
@@ -402,13 +404,38 @@ async fn manifest_setup(ctx: &Ctx) -> Result<Url> {
 async fn manifest(ctx: &Ctx, conns: usize, secs: f64) -> Result<Value> {
     let url = manifest_setup(ctx).await?;
     ctx.settle();
+    load(ctx, conns, secs, None, move |c| {
+        let url = url.clone();
+        async move { client::get_manifest(&c, &url).await }
+    })
+    .await
+}
+
+/// `conns` tasks, each with its own client (sending `authorization`, or the run's token when
+/// `None`), repeat `op` for two seconds of warm-up and `secs` measured seconds; returns
+/// requests, errors (`op` returned false), req/s and latency percentiles of the measured part.
+async fn load<F, Fut>(
+    ctx: &Ctx,
+    conns: usize,
+    secs: f64,
+    authorization: Option<String>,
+    op: F,
+) -> Result<Value>
+where
+    F: Fn(reqwest::Client) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = Result<bool>> + Send,
+{
     let start = Instant::now() + Duration::from_secs(2);
     let end = start + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        let url = url.clone();
+        let op = op.clone();
+        let authorization = authorization.clone();
         tasks.push(tokio::spawn(async move {
-            let c = client::client()?;
+            let c = match authorization {
+                Some(a) => client::client_with(Some(&a))?,
+                None => client::client()?,
+            };
             let mut lat: Vec<u32> = Vec::with_capacity(64 * 1024);
             let mut errors = 0u64;
             loop {
@@ -416,7 +443,7 @@ async fn manifest(ctx: &Ctx, conns: usize, secs: f64) -> Result<Value> {
                 if t >= end {
                     break;
                 }
-                let ok = client::get_manifest(&c, &url).await?;
+                let ok = op(c.clone()).await?;
                 if t >= start {
                     lat.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
                     errors += u64::from(!ok);
@@ -458,6 +485,104 @@ async fn manifest(ctx: &Ctx, conns: usize, secs: f64) -> Result<Value> {
         }),
         m,
     ))
+}
+
+/// The token service (Berth): token requests per second with a refresh token (the OAuth2
+/// POST docker sends) and with Basic credentials (an argon2id check each), then manifest
+/// GETs with a user's token and with an anonymous token on a public org.
+async fn tokens(ctx: &Ctx, conns: usize, secs: f64, creds: (String, String)) -> Result<Value> {
+    let Some((realm, service)) = client::challenge(&ctx.target.base).await? else {
+        return Err(
+            "the registry asks for no token: the auth scenario needs a token service".into(),
+        );
+    };
+    let (user, password) = creds;
+    let scope = format!("repository:{}:pull", ctx.target.repo);
+    let plain = client::client_with(None)?;
+    let r = plain
+        .get(&realm)
+        .basic_auth(&user, Some(&password))
+        .query(&[("service", service.as_str()), ("offline_token", "true")])
+        .send()
+        .await?;
+    let body: Value = r.json().await?;
+    let refresh = body["refresh_token"]
+        .as_str()
+        .ok_or("no refresh token from the token endpoint")?
+        .to_owned();
+
+    let form = vec![
+        ("grant_type".to_owned(), "refresh_token".to_owned()),
+        ("refresh_token".to_owned(), refresh),
+        ("service".to_owned(), service.clone()),
+        ("client_id".to_owned(), "berth-bench".to_owned()),
+        ("scope".to_owned(), scope.clone()),
+    ];
+    let realm2 = realm.clone();
+    let with_refresh = load(ctx, conns, secs, Some(String::new()), move |c| {
+        let (realm, form) = (realm2.clone(), form.clone());
+        async move {
+            let r = c.post(&realm).form(&form).send().await?;
+            let ok = r.status() == StatusCode::OK;
+            Ok(ok && !r.bytes().await?.is_empty())
+        }
+    })
+    .await?;
+
+    let (realm2, service2, scope2) = (realm.clone(), service.clone(), scope.clone());
+    let (u, p) = (user.clone(), password.clone());
+    let with_basic = load(ctx, conns, secs, Some(String::new()), move |c| {
+        let (realm, service, scope, u, p) = (
+            realm2.clone(),
+            service2.clone(),
+            scope2.clone(),
+            u.clone(),
+            p.clone(),
+        );
+        async move {
+            let r = c
+                .get(&realm)
+                .basic_auth(u, Some(p))
+                .query(&[("service", service.as_str()), ("scope", scope.as_str())])
+                .send()
+                .await?;
+            let ok = r.status() == StatusCode::OK;
+            Ok(ok && !r.bytes().await?.is_empty())
+        }
+    })
+    .await?;
+
+    // Manifest GETs: the run's (user) token, then an anonymous token once the org is public.
+    let url = manifest_setup(ctx).await?;
+    let get = move |c: reqwest::Client| {
+        let url = url.clone();
+        async move { client::get_manifest(&c, &url).await }
+    };
+    let user_get = load(ctx, 32, secs, None, get.clone()).await?;
+    let org = ctx.target.repo.split('/').next().unwrap_or_default();
+    let r = plain
+        .patch(ctx.target.base.join(&format!("/api/v1/orgs/{org}"))?)
+        .basic_auth(&user, Some(&password))
+        .json(&json!({"public": true}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        return Err(format!("cannot make org {org} public: {}", r.status()).into());
+    }
+    let r = plain
+        .get(&realm)
+        .query(&[("service", service.as_str()), ("scope", scope.as_str())])
+        .send()
+        .await?;
+    let anon: Value = r.json().await?;
+    let anon = anon["token"].as_str().ok_or("no anonymous token")?;
+    let anon_get = load(ctx, 32, secs, Some(format!("Bearer {anon}")), get).await?;
+    Ok(json!({
+        "refresh": with_refresh,
+        "basic": with_basic,
+        "manifest_user": user_get,
+        "manifest_anonymous": anon_get,
+    }))
 }
 
 /// One big monolithic push while the server's RSS is sampled every 50 ms.
@@ -513,6 +638,10 @@ async fn check_registry(base: &Url) -> Result<()> {
 
 pub async fn run(a: RunArgs) -> Result<()> {
     let base = Url::parse(&a.url)?;
+    let creds = std::env::var("BENCH_USER")
+        .ok()
+        .zip(std::env::var("BENCH_PASSWORD").ok());
+    client::authenticate(&base, &a.repo, creds).await?;
     check_registry(&base).await?;
     if let Some(p) = a.pid {
         if procfs::memory_kib(p).is_none() {
@@ -612,6 +741,29 @@ pub async fn run(a: RunArgs) -> Result<()> {
             r["p99_ms"].as_f64().unwrap_or(0.0)
         );
         out["manifest"] = r;
+    }
+    if a.wants("auth") {
+        let creds = std::env::var("BENCH_USER")
+            .ok()
+            .zip(std::env::var("BENCH_PASSWORD").ok())
+            .ok_or("the auth scenario needs BENCH_USER and BENCH_PASSWORD")?;
+        let secs = (a.manifest_secs * a.scale).max(1.0);
+        let r = tokens(&ctx, 8, secs, creds).await?;
+        for (k, what) in [
+            ("refresh", "token requests with a refresh token"),
+            ("basic", "token requests with Basic credentials"),
+            ("manifest_user", "manifest GET with a user's token"),
+            ("manifest_anonymous", "manifest GET with an anonymous token"),
+        ] {
+            eprintln!(
+                "[{}] {what}: {:.0} req/s, p99 {:.2} ms, {} errors",
+                a.name,
+                r[k]["req_s"].as_f64().unwrap_or(0.0),
+                r[k]["p99_ms"].as_f64().unwrap_or(0.0),
+                r[k]["errors"]
+            );
+        }
+        out["auth"] = r;
     }
     // The kernel's peak mark of the whole run, read before the memory scenario resets it.
     let mut hwm = a.pid.and_then(procfs::memory_kib).map(|m| m.1);

@@ -18,6 +18,8 @@ pub enum NameError {
     NameTooLong,
     #[error("invalid tag {0:?}: [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")]
     InvalidTag(String),
+    #[error("invalid name {0:?}: lowercase letters and digits separated by '.', '_' or '-', at most 64 characters")]
+    InvalidAccount(String),
     #[error(transparent)]
     Digest(#[from] DigestError),
 }
@@ -90,6 +92,29 @@ fn valid_component(c: &str) -> bool {
     }
 }
 
+/// The name of a user, an organization or a robot: one path component of a repository name
+/// (lowercase letters and digits, separated by `.`, `_`, `__` or runs of `-`), at most 64
+/// bytes. Users and orgs share it because a user's personal org is named after the user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserName(String);
+
+/// The longest user, org or robot name.
+pub const MAX_ACCOUNT_NAME_LEN: usize = 64;
+
+impl UserName {
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        if s.len() <= MAX_ACCOUNT_NAME_LEN && !s.contains('/') && RepoName::parse(s).is_ok() {
+            Ok(UserName(s.to_owned()))
+        } else {
+            Err(NameError::InvalidAccount(s.chars().take(80).collect()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A tag such as `v1.2.3` or `latest`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tag(String);
@@ -151,6 +176,16 @@ impl fmt::Display for Reference {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_names() {
+        for ok in ["alice", "team-a", "a.b", "x1"] {
+            assert!(UserName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Alice", "a/b", "a+b", "-a", "a b", &"a".repeat(65)] {
+            assert!(UserName::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn names() {

@@ -18,7 +18,92 @@ pub struct Config {
     pub storage: StorageConfig,
     pub registry: RegistrySection,
     pub uploads: UploadsConfig,
+    pub auth: AuthSection,
     pub log: LogConfig,
+}
+
+/// Accounts and the token service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// `service` of challenges and `aud` of tokens.
+    pub service: String,
+    /// `iss` of tokens.
+    pub issuer: String,
+    /// Absolute URL of the token endpoint clients are sent to; empty: derived from each
+    /// request (`<scheme>://<host>/auth/token`).
+    pub realm: String,
+    /// Lifetime of access tokens.
+    pub token_ttl_secs: u64,
+    /// Lifetime of refresh tokens (what `docker login` keeps).
+    pub refresh_ttl_days: u64,
+    /// How long a successful password check of Basic credentials on `/v2` is remembered.
+    pub basic_cache_secs: u64,
+    /// Failed logins allowed per account and per source address within the window; past
+    /// that, 429 until the window has passed. 0 turns a limit off.
+    pub max_failures_per_account: u32,
+    pub max_failures_per_source: u32,
+    pub failure_window_secs: u64,
+    /// The first system admin, created on first start.
+    pub admin_user: String,
+    /// Its password (also `BERTH_ADMIN_PASSWORD`); empty: generated and printed once.
+    pub admin_password: String,
+    /// A file holding it (also `BERTH_ADMIN_PASSWORD_FILE`).
+    pub admin_password_file: String,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        let d = berth_auth::AuthConfig::default();
+        AuthSection {
+            service: d.service,
+            issuer: d.issuer,
+            realm: String::new(),
+            token_ttl_secs: d.token_ttl.as_secs(),
+            refresh_ttl_days: d.refresh_ttl.as_secs() / 86_400,
+            basic_cache_secs: d.basic_cache_ttl.as_secs(),
+            max_failures_per_account: d.max_failures_per_account,
+            max_failures_per_source: d.max_failures_per_source,
+            failure_window_secs: d.failure_window.as_secs(),
+            admin_user: "admin".into(),
+            admin_password: String::new(),
+            admin_password_file: String::new(),
+        }
+    }
+}
+
+impl AuthSection {
+    pub fn settings(&self) -> berth_auth::AuthConfig {
+        use std::time::Duration;
+        berth_auth::AuthConfig {
+            service: self.service.clone(),
+            issuer: self.issuer.clone(),
+            realm: (!self.realm.is_empty()).then(|| self.realm.clone()),
+            token_ttl: Duration::from_secs(self.token_ttl_secs),
+            refresh_ttl: Duration::from_secs(self.refresh_ttl_days * 86_400),
+            basic_cache_ttl: Duration::from_secs(self.basic_cache_secs),
+            max_failures_per_account: self.max_failures_per_account,
+            max_failures_per_source: self.max_failures_per_source,
+            failure_window: Duration::from_secs(self.failure_window_secs),
+        }
+    }
+
+    /// The first admin's password, if one is configured (`…_file` read).
+    pub fn admin_password(&self) -> Result<Option<String>, ConfigError> {
+        match (
+            self.admin_password.is_empty(),
+            self.admin_password_file.is_empty(),
+        ) {
+            (false, false) => Err(ConfigError::Invalid(
+                "auth.admin_password and admin_password_file are both set".into(),
+            )),
+            (true, false) => {
+                read_secret_file(&self.admin_password_file, "auth.admin_password").map(Some)
+            }
+            (false, true) => Ok(Some(self.admin_password.clone())),
+            (true, true) => Ok(None),
+        }
+    }
 }
 
 /// The HTTP listener.
@@ -229,6 +314,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             registry: RegistrySection::default(),
             uploads: UploadsConfig::default(),
+            auth: AuthSection::default(),
             log: LogConfig::default(),
         }
     }
@@ -322,7 +408,14 @@ impl Config {
                 })
                 .split("__"),
         );
-        let cfg: Config = fig.extract().map_err(Box::new)?;
+        let mut cfg: Config = fig.extract().map_err(Box::new)?;
+        // DESIGN's names for the first admin's password.
+        if let Ok(p) = std::env::var("BERTH_ADMIN_PASSWORD") {
+            cfg.auth.admin_password = p;
+        }
+        if let Ok(f) = std::env::var("BERTH_ADMIN_PASSWORD_FILE") {
+            cfg.auth.admin_password_file = f;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -347,6 +440,20 @@ impl Config {
         if self.registry.page_size < 1 || self.registry.referrers_page_size < 1 {
             return bad("registry page sizes must be positive".into());
         }
+        if self.auth.token_ttl_secs < 10 || self.auth.token_ttl_secs > 86_400 {
+            return bad("auth.token_ttl_secs must be between 10 and 86400".into());
+        }
+        let realm = &self.auth.realm;
+        if !(realm.is_empty() || realm.starts_with("http://") || realm.starts_with("https://")) {
+            return bad("auth.realm must be an absolute http(s) URL".into());
+        }
+        if berth_core::name::UserName::parse(&self.auth.admin_user).is_err() {
+            return bad(format!(
+                "auth.admin_user {:?} is not a valid user name",
+                self.auth.admin_user
+            ));
+        }
+        self.auth.admin_password()?;
         if self.platform().is_none() {
             return bad(format!(
                 "registry.default_platform {:?} is not os/arch",
@@ -434,6 +541,9 @@ impl Config {
         c.database.url = redact_url(&c.database_url());
         if !c.storage.s3.secret_access_key.is_empty() {
             c.storage.s3.secret_access_key = "***".into();
+        }
+        if !c.auth.admin_password.is_empty() {
+            c.auth.admin_password = "***".into();
         }
         serde_yaml_like(&c)
     }

@@ -40,6 +40,9 @@ enum Command {
     CheckConfig,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Start signing tokens with a new key (every replica picks it up within 30 s); tokens
+    /// signed with the previous key stay valid until they expire.
+    RotateSigningKey,
     /// GET a plain-HTTP URL and exit 0 on a 2xx answer (a container healthcheck
     /// without curl), e.g. `berth probe http://127.0.0.1:5000/readyz`.
     Probe {
@@ -89,6 +92,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate => server::block_on(server::migrate(&cfg)),
+        Command::RotateSigningKey => server::block_on(server::rotate_signing_key(&cfg)),
         Command::Serve { .. } => server::run(cfg),
         Command::Probe { .. } => Ok(()),
     };

@@ -4,8 +4,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::Service;
 use actix_web::{web, App, HttpResponse, HttpServer};
+use berth_auth::Auth;
 use berth_core::ErrorCode;
-use berth_meta::{Meta, MetaOptions};
+use berth_meta::{Meta, MetaOptions, NewUser};
 use berth_registry::{OciError, Registry};
 use berth_storage::{BlobStore, FsStore, S3Store};
 use tracing_subscriber::EnvFilter;
@@ -88,6 +89,19 @@ pub async fn migrate(cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// `berth rotate-signing-key`.
+pub async fn rotate_signing_key(cfg: &Config) -> Result<(), String> {
+    let meta = connect(cfg).await?;
+    meta.migrate().await.map_err(|e| e.to_string())?;
+    let key = berth_auth::keys::generate(berth_auth::now_ms())?;
+    meta.add_signing_key(&key, true)
+        .await
+        .map_err(|e| format!("cannot store the new key: {e}"))?;
+    println!("new signing key {}", key.kid);
+    meta.close().await;
+    Ok(())
+}
+
 /// `berth serve`.
 pub fn run(cfg: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(serve(cfg))
@@ -100,7 +114,11 @@ async fn serve(cfg: Config) -> Result<(), String> {
     }
     let store = open_store(&cfg).await?;
     let store_kind = store.kind();
-    let registry = Registry::new(meta.clone(), store, cfg.registry_config());
+    let auth = Auth::new(meta.clone(), cfg.auth.settings())
+        .await
+        .map_err(|e| format!("cannot start the token service: {e}"))?;
+    bootstrap_admin(&cfg, &meta).await?;
+    let registry = Registry::new(meta.clone(), store, cfg.registry_config(), auth.clone());
 
     let listener = std::net::TcpListener::bind(&cfg.http.addr)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.http.addr))?;
@@ -113,10 +131,14 @@ async fn serve(cfg: Config) -> Result<(), String> {
     };
     let access = cfg.log.access;
     let data = web::Data::new(registry.clone());
+    let auth_data = web::Data::new(auth.clone());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .app_data(auth_data.clone())
             .configure(berth_registry::configure)
+            .configure(berth_auth::http::configure)
+            .configure(berth_auth::api::configure)
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .default_service(web::to(not_found))
@@ -146,6 +168,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     .map_err(|e| e.to_string())?
     .run();
 
+    let key_reload = actix_web::rt::spawn(reload_keys(auth.clone()));
     let listener_meta = meta.clone();
     let cache_listener =
         actix_web::rt::spawn(async move { listener_meta.run_cache_listener().await });
@@ -158,9 +181,68 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let result = server.await.map_err(|e| e.to_string());
     cleanup.abort();
     cache_listener.abort();
+    key_reload.abort();
     meta.close().await;
     tracing::info!("berth stopped");
     result
+}
+
+/// Creates the first system admin when the database has no user at all. The password comes
+/// from the configuration (`BERTH_ADMIN_PASSWORD`, `…_FILE`) or is generated and printed once
+/// on standard error (never into the log stream).
+async fn bootstrap_admin(cfg: &Config, meta: &Meta) -> Result<(), String> {
+    let any = meta
+        .list_users("", 1)
+        .await
+        .map_err(|e| format!("cannot read users: {e}"))?;
+    if !any.is_empty() {
+        return Ok(());
+    }
+    let (password, generated) = match cfg.auth.admin_password().map_err(|e| e.to_string())? {
+        Some(p) => (p, false),
+        None => (berth_auth::new_secret(""), true),
+    };
+    let hash = berth_auth::password::hash(password.clone()).await?;
+    let user = NewUser {
+        name: &cfg.auth.admin_user,
+        email: None,
+        password_hash: Some(&hash),
+        admin: true,
+        source: "local",
+    };
+    match meta.create_user(&user).await {
+        Ok(_) => {}
+        // Another replica created it first.
+        Err(berth_meta::MetaError::Conflict) => return Ok(()),
+        Err(e) => return Err(format!("cannot create the first admin: {e}")),
+    }
+    if generated {
+        eprintln!(
+            "\n  First start: created system admin {:?} with password\n\n      {password}\n\n  It is shown only this once; change it with PUT /api/v1/users/{}/password.\n",
+            cfg.auth.admin_user, cfg.auth.admin_user
+        );
+    }
+    tracing::info!(user = %cfg.auth.admin_user, generated, "created the first system admin");
+    Ok(())
+}
+
+/// Picks up signing keys rotated by any replica; forgets keys retired longer ago than any
+/// token they signed can live, and expired refresh tokens.
+async fn reload_keys(auth: Auth) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let now = berth_auth::now_ms();
+        if let Err(e) = auth.keys.reload(&auth.meta, now).await {
+            tracing::warn!(error = %e, "could not reload token signing keys");
+        }
+        let horizon = auth.config.token_ttl.as_millis() as i64 + 120_000;
+        if let Err(e) = auth.meta.purge_signing_keys(now - horizon).await {
+            tracing::warn!(error = %e, "could not purge retired signing keys");
+        }
+        if let Err(e) = auth.meta.purge_refresh_tokens(now).await {
+            tracing::warn!(error = %e, "could not purge expired refresh tokens");
+        }
+    }
 }
 
 async fn healthz() -> HttpResponse {

@@ -31,6 +31,9 @@ pub enum MetaError {
     Timeout(Duration),
     #[error("unsupported database URL {0:?}: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
+    /// A row with the same unique key exists (a user, org, member or robot name).
+    #[error("already exists")]
+    Conflict,
 }
 
 impl From<sqlx::Error> for MetaError {
@@ -42,6 +45,7 @@ impl From<sqlx::Error> for MetaError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => MetaError::Unavailable(e),
             sqlx::Error::Database(ref d) if is_busy(d.as_ref()) => MetaError::Unavailable(e),
+            sqlx::Error::Database(ref d) if is_unique_violation(d.as_ref()) => MetaError::Conflict,
             other => MetaError::Database(other),
         }
     }
@@ -53,6 +57,11 @@ fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
         e.code().as_deref(),
         Some("5" | "6" | "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006")
     )
+}
+
+/// SQLite's UNIQUE / PRIMARY KEY constraint codes and PostgreSQL's `unique_violation`.
+fn is_unique_violation(e: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(e.code().as_deref(), Some("2067" | "1555" | "23505"))
 }
 
 /// Pool settings.

@@ -120,7 +120,7 @@ impl Meta {
     /// entries of `repo`: here right after the commit, and on other replicas through a
     /// notification that PostgreSQL delivers at that commit. Always sent, even with the cache
     /// off here, so a replica configured with it on is never left stale.
-    async fn commit_changed(
+    pub(crate) async fn commit_changed(
         &self,
         mut tx: sqlx::Transaction<'_, sqlx::Any>,
         repo: &str,

@@ -34,6 +34,253 @@ impl Meta {
     }
 }
 
+/// A repository as the management API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoSummary {
+    pub name: String,
+    pub description: Option<String>,
+    pub tag_count: i64,
+    pub manifest_count: i64,
+    /// Sum of the sizes of the blobs linked to the repository (shared blobs count in each).
+    pub size: i64,
+    pub created_at: i64,
+}
+
+/// A tag with the manifest it points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    pub name: String,
+    pub digest: String,
+    pub media_type: String,
+    pub size: i64,
+    pub updated_at: i64,
+}
+
+/// A manifest of a repository, with its tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestSummary {
+    pub digest: String,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub subject: Option<String>,
+    pub size: i64,
+    pub created_at: i64,
+    pub tags: Vec<String>,
+}
+
+const SUMMARY: &str = "SELECT r.name, r.description, \
+     (SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id), \
+     (SELECT COUNT(*) FROM manifests m WHERE m.repo_id = r.id), \
+     (SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM repo_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repo_id = r.id), \
+     r.created_at FROM repositories r";
+
+fn summary(r: &sqlx::any::AnyRow) -> Result<RepoSummary, MetaError> {
+    Ok(RepoSummary {
+        name: r.try_get(0)?,
+        description: r.try_get(1)?,
+        tag_count: r.try_get(2)?,
+        manifest_count: r.try_get(3)?,
+        size: r.try_get(4)?,
+        created_at: r.try_get(5)?,
+    })
+}
+
+impl Meta {
+    /// The repositories of org `org`, by name after `after`.
+    pub async fn org_repos(
+        &self,
+        org: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<RepoSummary>, MetaError> {
+        self.timed(async move {
+            let rows = sqlx::query(&format!(
+                "{SUMMARY} WHERE substr(r.name, 1, length($1) + 1) = $1 || '/' AND r.name > $2 \
+                 ORDER BY r.name LIMIT $3"
+            ))
+            .bind(org)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter().map(summary).collect()
+        })
+        .await
+    }
+
+    pub async fn repo_summary(&self, name: &str) -> Result<Option<RepoSummary>, MetaError> {
+        self.timed(async move {
+            let row = sqlx::query(&format!("{SUMMARY} WHERE r.name = $1"))
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?;
+            row.as_ref().map(summary).transpose()
+        })
+        .await
+    }
+
+    /// Sets a repository's description; false when there is no such repository.
+    pub async fn set_repo_description(
+        &self,
+        name: &str,
+        description: &str,
+    ) -> Result<bool, MetaError> {
+        self.timed(async move {
+            let n = sqlx::query("UPDATE repositories SET description = $1 WHERE name = $2")
+                .bind(description)
+                .bind(name)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// Deletes a repository with its tags, manifests and blob links (the blobs themselves stay
+    /// until garbage collection). False when there is no such repository.
+    pub async fn delete_repo(&self, name: &str) -> Result<bool, MetaError> {
+        self.timed(async move {
+            let mut tx = self.write.begin().await?;
+            let Some(row) = sqlx::query("SELECT id FROM repositories WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
+                return Ok(false);
+            };
+            let id: i64 = row.try_get(0)?;
+            for sql in [
+                "DELETE FROM tags WHERE repo_id = $1",
+                "DELETE FROM manifest_refs WHERE repo_id = $1",
+                "DELETE FROM manifests WHERE repo_id = $1",
+                "DELETE FROM repo_blobs WHERE repo_id = $1",
+                "DELETE FROM repositories WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
+            self.commit_changed(tx, name).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Every tag of `repo` with its manifest, by name.
+    pub async fn tag_rows(&self, repo: &str) -> Result<Vec<TagRow>, MetaError> {
+        self.timed(async move {
+            let rows = sqlx::query(
+                "SELECT t.name, t.digest, m.media_type, m.size, t.updated_at FROM tags t \
+                 JOIN repositories r ON r.id = t.repo_id \
+                 JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
+                 WHERE r.name = $1 ORDER BY t.name",
+            )
+            .bind(repo)
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(TagRow {
+                        name: r.try_get(0)?,
+                        digest: r.try_get(1)?,
+                        media_type: r.try_get(2)?,
+                        size: r.try_get(3)?,
+                        updated_at: r.try_get(4)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// Every manifest of `repo`, newest first, with its tags.
+    pub async fn manifest_rows(&self, repo: &str) -> Result<Vec<ManifestSummary>, MetaError> {
+        self.timed(async move {
+            let rows = sqlx::query(
+                "SELECT m.digest, m.media_type, m.artifact_type, m.subject, m.size, m.created_at \
+                 FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 \
+                 ORDER BY m.created_at DESC, m.digest",
+            )
+            .bind(repo)
+            .fetch_all(&self.read)
+            .await?;
+            let tags = sqlx::query(
+                "SELECT t.digest, t.name FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                 WHERE r.name = $1 ORDER BY t.name",
+            )
+            .bind(repo)
+            .fetch_all(&self.read)
+            .await?;
+            let mut by_digest: std::collections::HashMap<String, Vec<String>> = Default::default();
+            for t in &tags {
+                by_digest
+                    .entry(t.try_get(0)?)
+                    .or_default()
+                    .push(t.try_get(1)?);
+            }
+            rows.iter()
+                .map(|r| {
+                    let digest: String = r.try_get(0)?;
+                    Ok(ManifestSummary {
+                        tags: by_digest.remove(&digest).unwrap_or_default(),
+                        digest,
+                        media_type: r.try_get(1)?,
+                        artifact_type: r.try_get(2)?,
+                        subject: r.try_get(3)?,
+                        size: r.try_get(4)?,
+                        created_at: r.try_get(5)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+/// Whose catalog is listed.
+#[derive(Debug, Clone)]
+pub enum Visibility {
+    /// Every repository (system admins).
+    All,
+    /// Repositories of public orgs, of orgs user `user_id` is a member of (directly or through
+    /// a group), and of org `org` (a robot's own org).
+    Scoped {
+        user_id: Option<i64>,
+        org: Option<String>,
+    },
+}
+
+impl Meta {
+    /// [`Meta::list_repos`] restricted to what `v` may see.
+    pub async fn list_repos_visible(
+        &self,
+        after: &str,
+        limit: i64,
+        v: &Visibility,
+    ) -> Result<Vec<String>, MetaError> {
+        let Visibility::Scoped { user_id, org } = v else {
+            return self.list_repos(after, limit).await;
+        };
+        self.timed(async move {
+            let rows = sqlx::query(&format!(
+                "SELECT name FROM repositories r WHERE name > $1 AND EXISTS (SELECT 1 FROM orgs o \
+                 WHERE substr(r.name, 1, length(o.name) + 1) = o.name || '/' \
+                 AND (o.public = 1 OR o.name = $4 OR o.id IN ({}))) ORDER BY name LIMIT $2",
+                crate::identity::MEMBER_ORGS
+            ))
+            .bind(after)
+            .bind(limit)
+            .bind(user_id.unwrap_or(-1))
+            .bind(org.as_deref().unwrap_or(""))
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(|r| r.try_get::<String, _>(0).map_err(MetaError::from))
+                .collect()
+        })
+        .await
+    }
+}
+
 /// The id of repository `name`, creating it if needed, inside a write transaction.
 pub(crate) async fn ensure_repo(
     tx: &mut Transaction<'_, Any>,

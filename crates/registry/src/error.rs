@@ -171,7 +171,7 @@ impl From<NameError> for OciError {
         match e {
             NameError::Digest(d) => d.into(),
             NameError::InvalidTag(_) => OciError::new(ErrorCode::TagInvalid, e.to_string()),
-            NameError::InvalidName(_) | NameError::NameTooLong => {
+            NameError::InvalidName(_) | NameError::NameTooLong | NameError::InvalidAccount(_) => {
                 OciError::new(ErrorCode::NameInvalid, e.to_string())
             }
         }

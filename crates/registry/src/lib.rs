@@ -12,6 +12,7 @@ mod blobs;
 pub mod cleanup;
 pub mod endpoint;
 pub mod error;
+pub mod guard;
 mod http;
 mod listing;
 mod manifests;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpRequest, HttpResponse};
+use berth_auth::Auth;
 use berth_meta::Meta;
 use berth_storage::BlobStore;
 
@@ -63,15 +65,17 @@ pub struct Registry {
     pub meta: Meta,
     pub store: BlobStore,
     pub config: Arc<RegistryConfig>,
+    pub auth: Auth,
     pub(crate) sessions: Arc<Sessions>,
 }
 
 impl Registry {
-    pub fn new(meta: Meta, store: BlobStore, config: RegistryConfig) -> Self {
+    pub fn new(meta: Meta, store: BlobStore, config: RegistryConfig, auth: Auth) -> Self {
         Registry {
             meta,
             store,
             config: Arc::new(config),
+            auth,
             sessions: Arc::new(Sessions::default()),
         }
     }
@@ -96,34 +100,74 @@ async fn dispatch(
     let endpoint = Endpoint::parse(&method, req.path())?;
     let reg = reg.get_ref();
     let q = http::Query::parse(req.query_string());
+    let caller = guard::authorize(reg, &req, &endpoint, &q).await?;
+    let audited = audit_action(&endpoint);
+    let result = run(reg, &req, body, endpoint.clone(), &q, &caller).await;
+    if let (Some((action, resource)), Ok(res)) = (audited, &result) {
+        if res.status().is_success() {
+            let org = endpoint.repository().map(|n| n.org().to_owned());
+            reg.auth
+                .audit_as(
+                    &caller.actor(),
+                    action,
+                    &resource,
+                    org.as_deref(),
+                    berth_auth::http::source(&req),
+                )
+                .await;
+        }
+    }
+    result
+}
+
+/// The audit action and resource of a changing request.
+fn audit_action(e: &Endpoint) -> Option<(&'static str, String)> {
+    match e {
+        Endpoint::PutManifest { name, reference } => Some(("push", format!("{name}:{reference}"))),
+        Endpoint::DeleteManifest { name, reference } => {
+            Some(("delete", format!("{name}:{reference}")))
+        }
+        Endpoint::DeleteBlob { name, digest } => Some(("delete.blob", format!("{name}@{digest}"))),
+        _ => None,
+    }
+}
+
+async fn run(
+    reg: &Registry,
+    req: &HttpRequest,
+    body: web::Payload,
+    endpoint: Endpoint,
+    q: &http::Query,
+    caller: &guard::Caller,
+) -> Result<HttpResponse, OciError> {
     match endpoint {
         Endpoint::Base => Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body("{}")),
-        Endpoint::Catalog => listing::catalog(reg, &q).await,
-        Endpoint::ListTags { name } => listing::tags(reg, &name, &q).await,
+        Endpoint::Catalog => listing::catalog(reg, q, caller).await,
+        Endpoint::ListTags { name } => listing::tags(reg, &name, q).await,
         Endpoint::GetManifest {
             name,
             reference,
             head,
-        } => manifests::get(reg, &req, &name, &reference, head).await,
+        } => manifests::get(reg, req, &name, &reference, head).await,
         Endpoint::PutManifest { name, reference } => {
-            manifests::put(reg, &req, body, &name, &reference, &q).await
+            manifests::put(reg, req, body, &name, &reference, q).await
         }
         Endpoint::DeleteManifest { name, reference } => {
             manifests::delete(reg, &name, &reference).await
         }
         Endpoint::GetBlob { name, digest, head } => {
-            blobs::get(reg, &req, &name, &digest, head).await
+            blobs::get(reg, req, &name, &digest, head).await
         }
         Endpoint::DeleteBlob { name, digest } => blobs::delete(reg, &name, &digest).await,
-        Endpoint::StartUpload { name } => uploads::start(reg, &req, body, &name, &q).await,
-        Endpoint::UploadStatus { name, id } => uploads::status(reg, &name, &id).await,
-        Endpoint::PatchUpload { name, id } => uploads::patch(reg, &req, body, &name, &id).await,
-        Endpoint::FinishUpload { name, id } => {
-            uploads::finish(reg, &req, body, &name, &id, &q).await
+        Endpoint::StartUpload { name } => {
+            uploads::start(reg, req, body, &name, q, caller.may_mount).await
         }
+        Endpoint::UploadStatus { name, id } => uploads::status(reg, &name, &id).await,
+        Endpoint::PatchUpload { name, id } => uploads::patch(reg, req, body, &name, &id).await,
+        Endpoint::FinishUpload { name, id } => uploads::finish(reg, req, body, &name, &id, q).await,
         Endpoint::CancelUpload { name, id } => uploads::cancel(reg, &name, &id).await,
-        Endpoint::Referrers { name, digest } => referrers::list(reg, &name, &digest, &q).await,
+        Endpoint::Referrers { name, digest } => referrers::list(reg, &name, &digest, q).await,
     }
 }

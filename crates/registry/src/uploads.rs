@@ -80,12 +80,18 @@ pub async fn start(
     body: web::Payload,
     name: &RepoName,
     q: &Query,
+    may_mount: bool,
 ) -> Result<HttpResponse, OciError> {
     if let Some(mount) = q.get("mount") {
         let digest = Digest::parse(mount)?;
         // Without `from`, no blob is mounted: a digest alone must never give access to bytes
         // of a repository the caller cannot read. The client gets a session and uploads.
-        if let Some(from) = q.get("from").and_then(|f| RepoName::parse(f).ok()) {
+        // Nor is one mounted from a repository the caller may not pull from (the guard decided).
+        if let Some(from) = q
+            .get("from")
+            .and_then(|f| RepoName::parse(f).ok())
+            .filter(|_| may_mount)
+        {
             let d = digest.to_string();
             if let Some(size) = reg.meta.blob_in_repo(from.as_str(), &d).await? {
                 reg.meta.link_blob(name.as_str(), &d, size).await?;

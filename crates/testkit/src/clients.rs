@@ -31,6 +31,13 @@ impl Skopeo {
         }
     }
 
+    /// Stores the system admin's credentials for `registry` (`host:port`) in the auth file.
+    pub fn login(self, registries: &[&str]) -> Self {
+        std::fs::write(self.dir.join("auth.json"), crate::auth_json(registries))
+            .expect("auth file");
+        self
+    }
+
     /// `skopeo --insecure-policy` with the test's environment; add the subcommand and args.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(&self.bin);
@@ -87,6 +94,13 @@ impl Podman {
             bin: require("podman"),
             dir,
         }
+    }
+
+    /// Stores the system admin's credentials for `registries` (`host:port`) in the auth file.
+    pub fn login(self, registries: &[&str]) -> Self {
+        std::fs::write(self.dir.join("auth.json"), crate::auth_json(registries))
+            .expect("auth file");
+        self
     }
 
     /// `podman` with the isolating global flags; add the subcommand and args.

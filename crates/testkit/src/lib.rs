@@ -21,6 +21,37 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The first system admin of every server the tests start.
+pub const ADMIN_USER: &str = "admin";
+/// Its password (`BERTH_ADMIN_PASSWORD`).
+pub const ADMIN_PASSWORD: &str = "berth-it-admin-password";
+
+/// `Basic <base64(user:password)>`.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// A containers-auth.json / docker config.json granting the admin's credentials on each of
+/// `registries` (`host:port`).
+pub fn auth_json(registries: &[&str]) -> String {
+    auth_json_for(registries, ADMIN_USER, ADMIN_PASSWORD)
+}
+
+/// [`auth_json`] for any account.
+pub fn auth_json_for(registries: &[&str], user: &str, password: &str) -> String {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let auths: serde_json::Map<String, serde_json::Value> = registries
+        .iter()
+        .map(|r| ((*r).to_owned(), serde_json::json!({ "auth": auth })))
+        .collect();
+    serde_json::json!({ "auths": auths }).to_string()
+}
+
 /// A running `berth serve` child process.
 pub struct Berth {
     child: Option<Child>,
@@ -69,6 +100,7 @@ impl Berth {
                 std::env::var("BERTH_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .env("NO_COLOR", "1")
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdout(Stdio::null())
             .stderr(log_file);
         if let Some(url) = pg::database_for(data) {
@@ -126,6 +158,12 @@ impl Berth {
 
     pub fn data_dir(&self) -> &Path {
         &self.data
+    }
+
+    /// The server's metadata database URL (PostgreSQL when the suite runs on it).
+    pub fn database_url(&self) -> String {
+        pg::database_for(&self.data)
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rw", self.data.join("berth.db").display()))
     }
 
     /// Everything the server logged so far.
@@ -200,8 +238,24 @@ impl Drop for Berth {
     }
 }
 
-/// A reqwest client that ignores proxy settings of the environment (tests talk to loopback).
+/// A reqwest client that ignores proxy settings of the environment (tests talk to loopback)
+/// and sends the system admin's Basic credentials with every request.
 pub fn http() -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&basic(ADMIN_USER, ADMIN_PASSWORD)).expect("header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(h)
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+/// [`http`] without credentials.
+pub fn http_anonymous() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())

@@ -197,7 +197,9 @@ async fn skopeo_through_the_balancer(lb: &Nginx, replicas: &[Berth]) {
     let pushed = layout::closure(&src, &m.digest);
     assert_eq!(pushed.len(), 3, "manifest, config, layer");
 
-    let sk = Skopeo::new(tmp.path());
+    let mut registries: Vec<&str> = replicas.iter().map(|b| b.addr.as_str()).collect();
+    registries.push(&lb.addr);
+    let sk = Skopeo::new(tmp.path()).login(&registries);
     let oci = |dir: &Path| format!("oci:{}:v1", dir.display());
     sk.copy(
         &["--preserve-digests"],

@@ -14,7 +14,7 @@ async fn buildah_push_and_pull() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     let auth = root.join("auth.json");
-    std::fs::write(&auth, "{}").unwrap();
+    std::fs::write(&auth, berth_testkit::auth_json(&[&b.addr])).unwrap();
     let buildah = require("buildah");
     let busybox = std::path::Path::new("/bin/busybox");
     assert!(

@@ -158,7 +158,7 @@ async fn skopeo_single_arch_roundtrip() {
     let pushed = layout::closure(&src, &m.digest);
     assert_eq!(pushed.len(), 3, "manifest, config, layer");
 
-    let sk = Skopeo::new(tmp.path());
+    let sk = Skopeo::new(tmp.path()).login(&[&b.addr]);
     // --preserve-digests: skopeo would otherwise gzip the uncompressed layer on the way to a
     // registry (and rewrite the manifest); the point here is a byte-exact round trip.
     sk.copy(
@@ -207,7 +207,7 @@ async fn skopeo_multi_arch_index() {
     let pushed = layout::closure(&src, &idx.digest);
     assert_eq!(pushed.len(), 7, "index, 2 manifests, 2 configs, 2 layers");
 
-    let sk = Skopeo::new(tmp.path());
+    let sk = Skopeo::new(tmp.path()).login(&[&b.addr]);
     sk.copy(
         &["--all", "--preserve-digests"],
         &oci(&src, "v1"),
@@ -276,7 +276,7 @@ async fn skopeo_docker_media_types() {
     let arm = l.image("linux", "arm64", "/arch", b"arm64 docker\n");
     let idx = l.index(&[(amd, "linux", "amd64"), (arm, "linux", "arm64")]);
     l.tag(&idx, "multi");
-    let sk = Skopeo::new(tmp.path());
+    let sk = Skopeo::new(tmp.path()).login(&[&b.addr]);
 
     // Schema 2 image.
     sk.copy(
@@ -365,13 +365,13 @@ async fn podman_pull_tag_push() {
         .as_str()
         .unwrap()
         .to_owned();
-    Skopeo::new(tmp.path()).copy(
+    Skopeo::new(tmp.path()).login(&[&b.addr]).copy(
         &["--preserve-digests"],
         &oci(&src, "v1"),
         &docker(&b, "org/pod:v1"),
     );
 
-    let pm = Podman::new(tmp.path());
+    let pm = Podman::new(tmp.path()).login(&[&b.addr]);
     let image = format!("{}/org/pod:v1", b.addr);
     pm.run_ok(&["pull", "--tls-verify=false", &image]);
     let digest = pm.run_ok(&["image", "inspect", "--format", "{{.Digest}}", &image]);
@@ -406,7 +406,7 @@ async fn podman_pull_tag_push() {
     }
 
     // And pulls back into a fresh store under the new name.
-    let pm2 = Podman::new(&tmp.path().join("second"));
+    let pm2 = Podman::new(&tmp.path().join("second")).login(&[&b.addr]);
     pm2.run_ok(&["pull", "--tls-verify=false", &other]);
     let id2 = pm2.run_ok(&["image", "inspect", "--format", "{{.ID}}", &other]);
     assert_eq!(id2.trim(), id.trim());
@@ -433,6 +433,8 @@ async fn oras_artifact_and_referrers() {
             // oras-py reads and may write ~/.docker/config.json: keep it in the test.
             .env("HOME", &home)
             .env("DOCKER_CONFIG", home.join(".docker"))
+            .env("ORAS_USER", berth_testkit::ADMIN_USER)
+            .env("ORAS_PASSWORD", berth_testkit::ADMIN_PASSWORD)
             .env_remove("http_proxy")
             .env_remove("HTTP_PROXY")
             .env_remove("all_proxy")
@@ -578,6 +580,11 @@ async fn docker_push_pull() {
     let docker_bin = require("docker");
     let config = tmp.path().join("docker-config");
     std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        berth_testkit::auth_json(&[&b.addr]),
+    )
+    .unwrap();
     let docker = || {
         let mut c = Command::new(&docker_bin);
         c.env("DOCKER_CONFIG", &config);

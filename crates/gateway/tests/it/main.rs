@@ -5,8 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod auth;
 mod buildah;
 mod clients;
 mod crash;
+mod login;
+mod matrix;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

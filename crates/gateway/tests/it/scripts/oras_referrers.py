@@ -1,6 +1,6 @@
 """oras-py (0.2.43) against a registry: push an artifact, pull it back, push two referrers.
 
-Usage: oras_referrers.py HOST WORKDIR
+Usage: oras_referrers.py HOST WORKDIR  (credentials in ORAS_USER / ORAS_PASSWORD)
 
 Works in WORKDIR (oras-py wants pushed files under the current directory) and writes
 WORKDIR/result.json with what was pushed; the Rust test makes every assertion.
@@ -25,6 +25,12 @@ host, work = sys.argv[1], sys.argv[2]
 os.chdir(work)
 
 client = oras.client.OrasClient(hostname=host, insecure=True)
+# Through the token flow: oras-py answers the registry's Bearer challenge with these.
+client.login(
+    username=os.environ["ORAS_USER"],
+    password=os.environ["ORAS_PASSWORD"],
+    hostname=host,
+)
 repo = f"{host}/art/demo"
 target = f"{repo}:v1"
 

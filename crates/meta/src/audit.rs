@@ -1,0 +1,96 @@
+//! The audit log: who did what, when, from where, and whether it worked.
+
+use sqlx::Row;
+
+use crate::{Meta, MetaError};
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditEvent {
+    pub id: i64,
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    /// `user:<name>`, `robot:<org>+<name>` or `anonymous`.
+    pub actor: String,
+    /// What happened, e.g. `login`, `push`, `delete`, `user.create`, `org.member.set`.
+    pub action: String,
+    /// What it happened to, e.g. `org/app:latest`, `user:bob`.
+    pub resource: String,
+    /// The org concerned, for org-scoped views of the log.
+    pub org: Option<String>,
+    /// The client address.
+    pub source: Option<String>,
+    /// `ok` or `denied` / `failed`.
+    pub outcome: String,
+    /// Extra facts as JSON text.
+    pub detail: Option<String>,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this org's events.
+    pub org: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Only events with an id below this one (pagination, newest first).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+impl Meta {
+    pub async fn record_audit(&self, e: &AuditEvent) -> Result<(), MetaError> {
+        self.timed(async move {
+            sqlx::query(
+                "INSERT INTO audit_events (at, actor, action, resource, org, source, outcome, detail) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.resource)
+            .bind(&e.org)
+            .bind(&e.source)
+            .bind(&e.outcome)
+            .bind(&e.detail)
+            .execute(&self.write)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Events matching `q`, newest first.
+    pub async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, MetaError> {
+        self.timed(async move {
+            let rows = sqlx::query(
+                "SELECT id, at, actor, action, resource, org, source, outcome, detail FROM audit_events \
+                 WHERE ($1 IS NULL OR org = $1) AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR action = $3) \
+                 AND id < $4 ORDER BY id DESC LIMIT $5",
+            )
+            .bind(&q.org)
+            .bind(&q.actor)
+            .bind(&q.action)
+            .bind(q.before.unwrap_or(i64::MAX))
+            .bind(q.limit)
+            .fetch_all(&self.read)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AuditEvent {
+                        id: r.try_get(0)?,
+                        at: r.try_get(1)?,
+                        actor: r.try_get(2)?,
+                        action: r.try_get(3)?,
+                        resource: r.try_get(4)?,
+                        org: r.try_get(5)?,
+                        source: r.try_get(6)?,
+                        outcome: r.try_get(7)?,
+                        detail: r.try_get(8)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}

@@ -129,7 +129,11 @@ pub struct Auth {
     limiter: Arc<Limiter>,
     basic_cache: Arc<BasicCache>,
     last_key_reload: Arc<Mutex<Option<Instant>>>,
+    verified: Arc<Mutex<HashMap<[u8; 32], Claims>>>,
 }
+
+/// Verified access tokens kept at most (cleared of expired ones, or wholly, when full).
+const VERIFIED_MAX: usize = 20_000;
 
 /// Remembers successful password checks of Basic credentials for a short time, keyed by an
 /// HMAC of the credentials under a per-process random key (the plain password is never kept).
@@ -191,6 +195,7 @@ impl Auth {
             limiter: Arc::new(Limiter::new(config.failure_window)),
             basic_cache: Arc::new(BasicCache::new()),
             last_key_reload: Arc::new(Mutex::new(None)),
+            verified: Arc::new(Mutex::new(HashMap::new())),
             meta,
             config: Arc::new(config),
             keys,
@@ -446,7 +451,11 @@ impl Auth {
                         .map(|a| a.as_str().to_owned())
                         .filter(|a| wants_all || s.actions.contains(a))
                         .collect();
-                    if p.is_admin() && g.contains("push") && repo.as_str().contains('/') {
+                    if p.is_admin()
+                        && g.contains("push")
+                        && repo.as_str().contains('/')
+                        && self.meta.org_by_name(repo.org()).await?.is_none()
+                    {
                         self.meta.ensure_org(repo.org()).await?;
                     }
                     g
@@ -496,6 +505,29 @@ impl Auth {
     /// process has not seen (another replica generated or rotated one a moment ago) triggers
     /// one reload of the keys, at most once a second.
     pub async fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
+        // A client sends the same token until it expires: its verified claims are kept under
+        // the SHA-256 of the whole token, so only the first use pays the ECDSA check.
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = now_ms() / 1000;
+        if let Some(c) = self.verified.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            if c.exp > now {
+                return Ok(c);
+            }
+        }
+        let claims = self.verify_uncached(token).await?;
+        if let Ok(mut m) = self.verified.lock() {
+            if m.len() >= VERIFIED_MAX {
+                m.retain(|_, c| c.exp > now);
+                if m.len() >= VERIFIED_MAX {
+                    m.clear();
+                }
+            }
+            m.insert(key, claims.clone());
+        }
+        Ok(claims)
+    }
+
+    async fn verify_uncached(&self, token: &str) -> Result<Claims, TokenError> {
         match token::verify(&self.keys, token, &self.config.issuer, &self.config.service) {
             Err(TokenError::UnknownKey) if self.may_reload_keys() => {
                 if let Err(e) = self.keys.reload(&self.meta, now_ms()).await {

@@ -496,9 +496,39 @@ async fn tokens(ctx: &Ctx, conns: usize, secs: f64, creds: (String, String)) -> 
             "the registry asks for no token: the auth scenario needs a token service".into(),
         );
     };
-    let (user, password) = creds;
+    let (admin, admin_password) = creds;
     let scope = format!("repository:{}:pull", ctx.target.repo);
     let plain = client::client_with(None)?;
+    // The measured logins are an ordinary user's: a developer of the repository's org, so
+    // every grant looks up the org and the membership, as it does for most callers.
+    let url = manifest_setup(ctx).await?;
+    let org = ctx
+        .target
+        .repo
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let (user, password) = ("bench-user".to_owned(), "bench-user-password".to_owned());
+    let api = |path: &str| ctx.target.base.join(&format!("/api/v1{path}"));
+    let r = plain
+        .post(api("/users")?)
+        .basic_auth(&admin, Some(&admin_password))
+        .json(&json!({"name": user, "password": password}))
+        .send()
+        .await?;
+    if !(r.status().is_success() || r.status() == StatusCode::CONFLICT) {
+        return Err(format!("cannot create {user}: {}", r.status()).into());
+    }
+    let r = plain
+        .put(api(&format!("/orgs/{org}/members/user/{user}"))?)
+        .basic_auth(&admin, Some(&admin_password))
+        .json(&json!({"role": "developer"}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        return Err(format!("cannot add {user} to {org}: {}", r.status()).into());
+    }
     let r = plain
         .get(&realm)
         .basic_auth(&user, Some(&password))
@@ -552,17 +582,32 @@ async fn tokens(ctx: &Ctx, conns: usize, secs: f64, creds: (String, String)) -> 
     })
     .await?;
 
-    // Manifest GETs: the run's (user) token, then an anonymous token once the org is public.
-    let url = manifest_setup(ctx).await?;
+    // Manifest GETs: the user's token, then an anonymous token once the org is public.
     let get = move |c: reqwest::Client| {
         let url = url.clone();
         async move { client::get_manifest(&c, &url).await }
     };
-    let user_get = load(ctx, 32, secs, None, get.clone()).await?;
-    let org = ctx.target.repo.split('/').next().unwrap_or_default();
     let r = plain
-        .patch(ctx.target.base.join(&format!("/api/v1/orgs/{org}"))?)
+        .get(&realm)
         .basic_auth(&user, Some(&password))
+        .query(&[("service", service.as_str()), ("scope", scope.as_str())])
+        .send()
+        .await?;
+    let user_token: Value = r.json().await?;
+    let user_token = user_token["token"]
+        .as_str()
+        .ok_or("no token for the user")?;
+    let user_get = load(
+        ctx,
+        32,
+        secs,
+        Some(format!("Bearer {user_token}")),
+        get.clone(),
+    )
+    .await?;
+    let r = plain
+        .patch(api(&format!("/orgs/{org}"))?)
+        .basic_auth(&admin, Some(&admin_password))
         .json(&json!({"public": true}))
         .send()
         .await?;

@@ -1264,3 +1264,48 @@ async fn repositories_api_lists_describes_and_deletes() {
         ["repository.delete", "delete", "delete", "repository.update"]
     );
 }
+
+#[tokio::test]
+async fn first_admin_gets_a_generated_password_printed_once() {
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-admin-")
+        .tempdir()
+        .unwrap();
+    let data = tmp.path().join("data");
+    // An empty BERTH_ADMIN_PASSWORD: no password configured.
+    let b = Berth::start_in(BIN, &data, &[("BERTH_ADMIN_PASSWORD", "")]);
+    let log = b.log();
+    let marker = "created system admin \"admin\" with password";
+    let at = log
+        .find(marker)
+        .unwrap_or_else(|| panic!("no password shown:\n{log}"));
+    let password = log[at + marker.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(password.len() >= 32, "{password}");
+    // It was printed on stderr, not through the structured log.
+    assert!(!log
+        .lines()
+        .any(|l| l.contains(" INFO ") && l.contains(&password)));
+    let c = http_anonymous();
+    let r = c
+        .get(b.url("/v2/"))
+        .header("authorization", basic(ADMIN_USER, &password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(b);
+    // A restart finds the admin and shows nothing.
+    let b = Berth::start_in(BIN, &data, &[("BERTH_ADMIN_PASSWORD", "")]);
+    assert!(!b.log().contains(marker));
+    let r = c
+        .get(b.url("/v2/"))
+        .header("authorization", basic(ADMIN_USER, &password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

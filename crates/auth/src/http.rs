@@ -240,7 +240,7 @@ async fn audit_failed_login(auth: &Auth, req: &HttpRequest, user: &str, e: &Auth
     auth.audit(
         &who,
         "login",
-        &format!("account:{user}"),
+        &format!("account:{}", crate::clip(user)),
         None,
         source(req),
         outcome,

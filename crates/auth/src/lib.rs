@@ -212,7 +212,8 @@ impl Auth {
         source: Option<IpAddr>,
     ) -> Result<Principal, AuthError> {
         let now = Instant::now();
-        let acct = format!("acct:{name}");
+        // Keys and audit records hold at most 128 characters of whatever name was sent.
+        let acct = format!("acct:{}", clip(name));
         let src = source.map(|ip| format!("ip:{ip}"));
         let c = &self.config;
         if let Some(wait) = self
@@ -612,10 +613,28 @@ fn robot_principal(r: RobotRow) -> Option<Principal> {
     Some(Principal::Robot(r, rules))
 }
 
+/// At most 128 characters of a client-supplied name, for keys and log records.
+pub fn clip(s: &str) -> &str {
+    match s.char_indices().nth(128) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
 fn constant_eq(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clips_long_names() {
+        assert_eq!(super::clip("short"), "short");
+        let long = "é".repeat(300);
+        assert_eq!(super::clip(&long).chars().count(), 128);
+    }
 }

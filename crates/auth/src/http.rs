@@ -248,6 +248,10 @@ async fn audit_failed_login(auth: &Auth, req: &HttpRequest, user: &str, e: &Auth
     .await;
 }
 
+/// Most scopes one token request may ask for: each costs database lookups, and a client
+/// needs one or two per operation (three for a mount with a catalog).
+pub const MAX_SCOPES: usize = 32;
+
 async fn respond(
     auth: &Auth,
     req: &HttpRequest,
@@ -256,6 +260,14 @@ async fn respond(
     offline: bool,
     login: bool,
 ) -> HttpResponse {
+    if requested.len() > MAX_SCOPES {
+        let msg = format!("at most {MAX_SCOPES} scopes per token request");
+        return HttpResponse::BadRequest().json(json!({
+            "error": "invalid_scope",
+            "error_description": msg,
+            "errors": [{"code": "UNSUPPORTED", "message": msg, "detail": null}],
+        }));
+    }
     let granted = match auth.grant(&principal, requested).await {
         Ok(g) => g,
         Err(e) => return auth_error_response(auth, req, &e),

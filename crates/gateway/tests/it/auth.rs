@@ -344,6 +344,14 @@ async fn token_endpoint_get_post_refresh_and_revocation() {
     assert_eq!((st, body["error"].as_str()), (401, Some("invalid_grant")));
     let (st, _) = post(vec![("grant_type", "client_credentials".into())]).await;
     assert_eq!(st, 400);
+    // A token request may name at most 32 scopes (each costs lookups).
+    let many: Vec<String> = (0..33)
+        .map(|i| format!("scope=repository:alice/r{i}:pull"))
+        .collect();
+    let (st, body) = s.token(&alice, &many.join("&")).await;
+    assert_eq!((st, body["error"].as_str()), (400, Some("invalid_scope")));
+    let (st, _) = s.token(&alice, &many[..32].join("&")).await;
+    assert_eq!(st, 200);
 
     // Revoked refresh tokens are refused.
     let r =

@@ -50,6 +50,8 @@ pub struct AuthConfig {
     pub max_failures_per_account: u32,
     pub max_failures_per_source: u32,
     pub failure_window: Duration,
+    /// Load balancers whose `X-Forwarded-For` names the client (throttling, audit).
+    pub trusted_proxies: Vec<http::Cidr>,
 }
 
 impl Default for AuthConfig {
@@ -64,6 +66,7 @@ impl Default for AuthConfig {
             max_failures_per_account: 10,
             max_failures_per_source: 50,
             failure_window: Duration::from_secs(300),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct AuthSection {
     pub max_failures_per_account: u32,
     pub max_failures_per_source: u32,
     pub failure_window_secs: u64,
+    /// Addresses or networks of load balancers in front of Berth (e.g. `10.0.0.0/8`): from
+    /// such a peer, the client address for throttling and the audit log is taken from
+    /// `X-Forwarded-For`. Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
     /// The first system admin, created on first start.
     pub admin_user: String,
     /// Its password (also `BERTH_ADMIN_PASSWORD`); empty: generated and printed once.
@@ -65,6 +69,7 @@ impl Default for AuthSection {
             max_failures_per_account: d.max_failures_per_account,
             max_failures_per_source: d.max_failures_per_source,
             failure_window_secs: d.failure_window.as_secs(),
+            trusted_proxies: Vec::new(),
             admin_user: "admin".into(),
             admin_password: String::new(),
             admin_password_file: String::new(),
@@ -85,6 +90,11 @@ impl AuthSection {
             max_failures_per_account: self.max_failures_per_account,
             max_failures_per_source: self.max_failures_per_source,
             failure_window: Duration::from_secs(self.failure_window_secs),
+            trusted_proxies: self
+                .trusted_proxies
+                .iter()
+                .filter_map(|c| berth_auth::http::Cidr::parse(c).ok())
+                .collect(),
         }
     }
 
@@ -454,6 +464,10 @@ impl Config {
             ));
         }
         self.auth.admin_password()?;
+        for c in &self.auth.trusted_proxies {
+            berth_auth::http::Cidr::parse(c)
+                .map_err(|e| ConfigError::Invalid(format!("auth.trusted_proxies: {e}")))?;
+        }
         if self.platform().is_none() {
             return bad(format!(
                 "registry.default_platform {:?} is not os/arch",

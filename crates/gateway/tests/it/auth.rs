@@ -1317,3 +1317,51 @@ async fn first_admin_gets_a_generated_password_printed_once() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_throttled_and_audited() {
+    let s = Site::start(&[
+        (
+            "BERTH_AUTH__TRUSTED_PROXIES",
+            r#"["127.0.0.1", "10.0.0.0/8"]"#,
+        ),
+        ("BERTH_AUTH__MAX_FAILURES_PER_ACCOUNT", "0"),
+        ("BERTH_AUTH__MAX_FAILURES_PER_SOURCE", "3"),
+    ]);
+    s.create_user("lea", "lea-password").await;
+    let token = |pw: &'static str, xff: &'static str| {
+        let s = &s;
+        async move {
+            s.c.get(s.b.url("/auth/token?service=berth"))
+                .header("authorization", basic("lea", pw))
+                .header("x-forwarded-for", xff)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Client 192.0.2.1 through an inner proxy 10.1.1.1; a spoofed leftmost entry is ignored.
+    for _ in 0..3 {
+        assert_eq!(
+            token("wrong-password", "6.6.6.6, 192.0.2.1, 10.1.1.1").await,
+            401
+        );
+    }
+    assert_eq!(token("lea-password", "192.0.2.1, 10.1.1.1").await, 429);
+    // Another client behind the same balancer is not locked out.
+    assert_eq!(token("lea-password", "192.0.2.2").await, 200);
+    let log = s.api_ok("GET", "/audit-log?action=login", None).await;
+    let sources: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["source"].as_str())
+        .collect();
+    assert!(
+        sources.contains(&"192.0.2.1") && sources.contains(&"192.0.2.2"),
+        "{sources:?}"
+    );
+    assert!(!sources.contains(&"6.6.6.6"));
+}

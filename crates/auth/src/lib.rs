@@ -144,7 +144,8 @@ const VERIFIED_MAX: usize = 20_000;
 /// entry stops matching on the next request, on every replica.
 struct BasicCache {
     key: [u8; 32],
-    entries: Mutex<HashMap<[u8; 32], (String, i64, Instant)>>,
+    /// fingerprint → (account name, account id, epoch, when checked)
+    entries: Mutex<HashMap<[u8; 32], (String, i64, i64, Instant)>>,
 }
 
 const BASIC_CACHE_MAX: usize = 10_000;
@@ -261,31 +262,39 @@ impl Auth {
             .lock()
             .ok()
             .and_then(|m| m.get(&fp).cloned());
-        if let Some((cached_name, epoch, at)) = cached {
+        if let Some((cached_name, id, epoch, at)) = cached {
             if at.elapsed() < self.config.basic_cache_ttl && cached_name == name {
-                if let Some(p) = self.current(name, epoch).await? {
+                if let Some(p) = self.current(name, id, epoch).await? {
                     return Ok(p);
                 }
             }
         }
         let p = self.login(name, secret, source).await?;
-        let epoch = match &p {
-            Principal::User(u) => u.epoch,
-            _ => 0,
+        let (id, epoch) = match &p {
+            Principal::User(u) => (u.id, u.epoch),
+            Principal::Robot(r, _) => (r.id, 0),
+            Principal::Anonymous => (0, 0),
         };
         if let Ok(mut m) = self.basic_cache.entries.lock() {
             if m.len() >= BASIC_CACHE_MAX {
                 m.clear();
             }
-            m.insert(fp, (name.to_owned(), epoch, Instant::now()));
+            m.insert(fp, (name.to_owned(), id, epoch, Instant::now()));
         }
         Ok(p)
     }
 
-    /// The account `name` if it is still usable at `epoch` (users) or at all (robots).
-    async fn current(&self, name: &str, epoch: i64) -> Result<Option<Principal>, AuthError> {
+    /// The account `name` if it is still the same account (`id`: a deleted and recreated
+    /// account of the same name is another one) and usable at `epoch` (users) or at all
+    /// (robots).
+    async fn current(
+        &self,
+        name: &str,
+        id: i64,
+        epoch: i64,
+    ) -> Result<Option<Principal>, AuthError> {
         if let Some((org, robot)) = name.split_once('+') {
-            let Some(r) = self.meta.robot(org, robot).await? else {
+            let Some(r) = self.meta.robot(org, robot).await?.filter(|r| r.id == id) else {
                 return Ok(None);
             };
             return Ok(robot_principal(r));
@@ -294,7 +303,7 @@ impl Auth {
             .meta
             .user_by_name(name)
             .await?
-            .filter(|u| !u.disabled && u.epoch == epoch)
+            .filter(|u| u.id == id && !u.disabled && u.epoch == epoch)
             .map(Principal::User))
     }
 

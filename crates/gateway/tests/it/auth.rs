@@ -895,13 +895,29 @@ async fn management_api_users_orgs_members_robots_and_audit() {
         )
         .await;
     assert_eq!(r.status(), 400);
-    // Revoked: the secret stops working.
+    // The secret works on /v2 directly too (and is remembered there for a minute).
+    assert_eq!(s.v2("GET", "/v2/", &rc).await.status(), 200);
+    // Revoked: the secret stops working, on the token endpoint and on /v2 at once, also when
+    // a robot of the same name is created again.
     let r = s
         .api("DELETE", "/orgs/team/robots/team+ci", None, &erin)
         .await;
     assert_eq!(r.status(), 204);
     let (st, _) = s.token(&rc, "").await;
     assert_eq!(st, 401);
+    assert_eq!(s.v2("GET", "/v2/", &rc).await.status(), 401);
+    let again = json!({"name": "ci", "permissions": [{"repositories": "*", "actions": ["pull"]}]});
+    assert_eq!(
+        s.api("POST", "/orgs/team/robots", Some(again), &erin)
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        s.v2("GET", "/v2/", &rc).await.status(),
+        401,
+        "old secret of a recreated robot"
+    );
 
     // Orgs with repositories cannot be deleted; empty ones can, by their admin.
     s.seed_image("team/app", "v1").await;
@@ -964,6 +980,19 @@ async fn management_api_users_orgs_members_robots_and_audit() {
             .status(),
         404
     );
+
+    // A user deleted and created again with the same name is another account: the old
+    // password, remembered for Basic on /v2, stops working at once.
+    s.create_user("max", "max-password-1").await;
+    let max_old = Cred::Basic("max", "max-password-1");
+    assert_eq!(s.v2("GET", "/v2/", &max_old).await.status(), 200);
+    assert_eq!(
+        s.api("DELETE", "/users/max", None, &s.admin())
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(s.v2("GET", "/v2/", &max_old).await.status(), 401);
 
     // Catalog: each caller sees only what they may.
     s.seed_image("hal/own", "v1").await;

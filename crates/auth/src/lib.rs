@@ -144,9 +144,11 @@ const VERIFIED_MAX: usize = 20_000;
 /// entry stops matching on the next request, on every replica.
 struct BasicCache {
     key: [u8; 32],
-    /// fingerprint → (account name, account id, epoch, when checked)
-    entries: Mutex<HashMap<[u8; 32], (String, i64, i64, Instant)>>,
+    entries: Mutex<HashMap<[u8; 32], Checked>>,
 }
+
+/// A remembered check: account name, account id, credential epoch, when it was checked.
+type Checked = (String, i64, i64, Instant);
 
 const BASIC_CACHE_MAX: usize = 10_000;
 

@@ -59,16 +59,15 @@ pub fn credentials(req: &HttpRequest) -> Result<Option<Credentials>, BadHeader> 
 /// (`http.trusted_proxies`) — the nearest address in `X-Forwarded-For` that is not one.
 pub fn source(req: &HttpRequest) -> Option<IpAddr> {
     let peer = req.peer_addr().map(|a| a.ip())?;
-    let trusted = req
-        .app_data::<actix_web::web::Data<crate::Auth>>()
-        .map(|a| a.config.trusted_proxies.clone())
-        .unwrap_or_default();
+    let Some(auth) = req.app_data::<actix_web::web::Data<crate::Auth>>() else {
+        return Some(peer);
+    };
     Some(client_address(
         peer,
         req.headers()
             .get_all("x-forwarded-for")
             .filter_map(|v| v.to_str().ok()),
-        &trusted,
+        &auth.config.trusted_proxies,
     ))
 }
 

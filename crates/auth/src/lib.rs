@@ -91,11 +91,7 @@ impl Principal {
 
     /// How the audit log names the caller.
     pub fn actor(&self) -> String {
-        match self {
-            Principal::Anonymous => "anonymous".into(),
-            Principal::User(u) => format!("user:{}", u.name),
-            Principal::Robot(r, _) => format!("robot:{}+{}", r.org, r.name),
-        }
+        actor_of(&self.subject())
     }
 
     pub fn is_admin(&self) -> bool {
@@ -107,6 +103,16 @@ impl Principal {
             Principal::User(u) => Some(u),
             _ => None,
         }
+    }
+}
+
+/// The audit log's name for a token subject: `anonymous`, `user:<name>`,
+/// `robot:<org>+<name>`.
+pub fn actor_of(subject: &str) -> String {
+    match subject {
+        "" => "anonymous".into(),
+        s if s.contains('+') => format!("robot:{s}"),
+        s => format!("user:{s}"),
     }
 }
 
@@ -132,7 +138,7 @@ pub struct Auth {
     limiter: Arc<Limiter>,
     basic_cache: Arc<BasicCache>,
     last_key_reload: Arc<Mutex<Option<Instant>>>,
-    verified: Arc<Mutex<HashMap<[u8; 32], Claims>>>,
+    verified: Arc<Mutex<HashMap<[u8; 32], Arc<Claims>>>>,
 }
 
 /// Verified access tokens kept at most (cleared of expired ones, or wholly, when full).
@@ -519,7 +525,7 @@ impl Auth {
     /// Verifies an access token presented to this service. A token signed with a key this
     /// process has not seen (another replica generated or rotated one a moment ago) triggers
     /// one reload of the keys, at most once a second.
-    pub async fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
+    pub async fn verify_access(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
         // A client sends the same token until it expires: its verified claims are kept under
         // the SHA-256 of the whole token, so only the first use pays the ECDSA check.
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
@@ -529,7 +535,7 @@ impl Auth {
                 return Ok(c);
             }
         }
-        let claims = self.verify_uncached(token).await?;
+        let claims = Arc::new(self.verify_uncached(token).await?);
         if let Ok(mut m) = self.verified.lock() {
             if m.len() >= VERIFIED_MAX {
                 m.retain(|_, c| c.exp > now);

@@ -20,7 +20,7 @@ use crate::{Endpoint, OciError, Registry};
 /// Who is calling, as far as the handlers need to know.
 pub struct Caller {
     /// The verified token, for token-authenticated requests.
-    pub claims: Option<Claims>,
+    pub claims: Option<std::sync::Arc<Claims>>,
     /// The principal, for Basic-authenticated requests (loaded on demand for tokens).
     pub principal: Option<Principal>,
     /// Whether a `?mount=&from=` may read the `from` repository.
@@ -33,11 +33,7 @@ impl Caller {
         if let Some(p) = &self.principal {
             return p.actor();
         }
-        match self.claims.as_ref().map(|c| c.sub.as_str()) {
-            None | Some("") => "anonymous".into(),
-            Some(s) if s.contains('+') => format!("robot:{s}"),
-            Some(s) => format!("user:{s}"),
-        }
+        berth_auth::actor_of(self.claims.as_ref().map_or("", |c| c.sub.as_str()))
     }
 
     /// The full principal (one lookup for token callers).

@@ -297,6 +297,25 @@ impl Meta {
     }
 }
 
+/// The `id` of the row of `table` named `name`, inside a write transaction.
+pub(crate) async fn id_by_name(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &'static str,
+    name: &str,
+) -> Result<Option<i64>, MetaError> {
+    let row = sqlx::query(&format!("SELECT id FROM {table} WHERE name = $1"))
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|r| sqlx::Row::try_get(&r, 0)).transpose()?)
+}
+
+/// SQL that is true when repository name `repo` lies in org `org` (both SQL expressions):
+/// its first path component is the org. One spelling for every org-scoped query.
+pub(crate) fn in_org(repo: &str, org: &str) -> String {
+    format!("substr({repo}, 1, length({org}) + 1) = {org} || '/'")
+}
+
 /// `$from, $from+1, …` placeholders for an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)

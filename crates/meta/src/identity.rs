@@ -7,6 +7,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use crate::db::{id_by_name, in_org};
 use crate::{now_ms, Meta, MetaError};
 
 /// A user account.
@@ -294,14 +295,9 @@ impl Meta {
     pub async fn delete_user(&self, name: &str) -> Result<bool, MetaError> {
         self.timed(async move {
             let mut tx = self.write.begin().await?;
-            let Some(row) = sqlx::query("SELECT id FROM users WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
+            let Some(id) = id_by_name(&mut tx, "users", name).await? else {
                 return Ok(false);
             };
-            let id: i64 = row.try_get(0)?;
             sqlx::query("DELETE FROM org_members WHERE kind = 'user' AND member_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -557,11 +553,13 @@ impl Meta {
     /// Number of repositories in an org.
     pub async fn org_repo_count(&self, name: &str) -> Result<i64, MetaError> {
         self.timed(async move {
-            let row =
-                sqlx::query("SELECT COUNT(*) FROM repositories WHERE name LIKE $1 ESCAPE '\\'")
-                    .bind(format!("{}/%", like_escape(name)))
-                    .fetch_one(&self.read)
-                    .await?;
+            let row = sqlx::query(&format!(
+                "SELECT COUNT(*) FROM repositories WHERE {}",
+                in_org("name", "$1")
+            ))
+            .bind(name)
+            .fetch_one(&self.read)
+            .await?;
             Ok(row.try_get(0)?)
         })
         .await
@@ -572,14 +570,9 @@ impl Meta {
     pub async fn delete_org(&self, name: &str) -> Result<bool, MetaError> {
         self.timed(async move {
             let mut tx = self.write.begin().await?;
-            let Some(row) = sqlx::query("SELECT id FROM orgs WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
+            let Some(id) = id_by_name(&mut tx, "orgs", name).await? else {
                 return Ok(false);
             };
-            let id: i64 = row.try_get(0)?;
             sqlx::query(
                 "DELETE FROM refresh_tokens WHERE kind = 'robot' AND subject_id IN (SELECT id FROM robots WHERE org_id = $1)",
             )
@@ -697,14 +690,9 @@ impl Meta {
     pub async fn create_robot(&self, r: &NewRobot<'_>) -> Result<Option<RobotRow>, MetaError> {
         self.timed(async move {
             let mut tx = self.write.begin().await?;
-            let Some(org) = sqlx::query("SELECT id FROM orgs WHERE name = $1")
-                .bind(r.org)
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
+            let Some(org_id) = id_by_name(&mut tx, "orgs", r.org).await? else {
                 return Ok(None);
             };
-            let org_id: i64 = org.try_get(0)?;
             sqlx::query(
                 "INSERT INTO robots (org_id, name, description, secret_hash, rules, expires_at, created_by, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -855,16 +843,4 @@ pub(crate) async fn revoke_subject_tx(
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
-pub(crate) fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -223,14 +223,9 @@ impl Meta {
     pub async fn delete_manifest(&self, repo: &str, digest: &str) -> Result<bool, MetaError> {
         self.timed(async move {
             let mut tx = self.write.begin().await?;
-            let Some(row) = sqlx::query("SELECT id FROM repositories WHERE name = $1")
-                .bind(repo)
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
+            let Some(repo_id) = crate::db::id_by_name(&mut tx, "repositories", repo).await? else {
                 return Ok(false);
             };
-            let repo_id: i64 = row.try_get(0)?;
             for sql in [
                 "DELETE FROM tags WHERE repo_id = $1 AND digest = $2",
                 "DELETE FROM manifest_refs WHERE repo_id = $1 AND digest = $2",

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
+use crate::db::{id_by_name, in_org};
 use crate::{now_ms, Meta, MetaError};
 
 impl Meta {
@@ -95,8 +96,8 @@ impl Meta {
     ) -> Result<Vec<RepoSummary>, MetaError> {
         self.timed(async move {
             let rows = sqlx::query(&format!(
-                "{SUMMARY} WHERE substr(r.name, 1, length($1) + 1) = $1 || '/' AND r.name > $2 \
-                 ORDER BY r.name LIMIT $3"
+                "{SUMMARY} WHERE {} AND r.name > $2 ORDER BY r.name LIMIT $3",
+                in_org("r.name", "$1")
             ))
             .bind(org)
             .bind(after)
@@ -142,14 +143,9 @@ impl Meta {
     pub async fn delete_repo(&self, name: &str) -> Result<bool, MetaError> {
         self.timed(async move {
             let mut tx = self.write.begin().await?;
-            let Some(row) = sqlx::query("SELECT id FROM repositories WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?
-            else {
+            let Some(id) = id_by_name(&mut tx, "repositories", name).await? else {
                 return Ok(false);
             };
-            let id: i64 = row.try_get(0)?;
             for sql in [
                 "DELETE FROM tags WHERE repo_id = $1",
                 "DELETE FROM manifest_refs WHERE repo_id = $1",
@@ -263,8 +259,8 @@ impl Meta {
         self.timed(async move {
             let rows = sqlx::query(&format!(
                 "SELECT name FROM repositories r WHERE name > $1 AND EXISTS (SELECT 1 FROM orgs o \
-                 WHERE substr(r.name, 1, length(o.name) + 1) = o.name || '/' \
-                 AND (o.public = 1 OR o.name = $4 OR o.id IN ({}))) ORDER BY name LIMIT $2",
+                 WHERE {} AND (o.public = 1 OR o.name = $4 OR o.id IN ({}))) ORDER BY name LIMIT $2",
+                in_org("r.name", "o.name"),
                 crate::identity::MEMBER_ORGS
             ))
             .bind(after)

@@ -1063,9 +1063,10 @@ async fn signing_keys_persist_and_rotate_without_invalidating_tokens() {
             .send()
     };
     assert_eq!(get(&b, &old).await.unwrap().status(), 200);
-    drop(b);
 
-    // Rotation: a new key signs from the next start (or reload) on; the old token verifies.
+    // Rotation while this server runs (as another replica would do it): a token signed with
+    // the new key — a kid this process has not loaded — is accepted at once (it reloads the
+    // keys on an unknown kid instead of waiting for its 30 s reload).
     let out = std::process::Command::new(BIN)
         .arg("rotate-signing-key")
         .env("BERTH_DATA_DIR", &data)
@@ -1077,6 +1078,26 @@ async fn signing_keys_persist_and_rotate_without_invalidating_tokens() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let meta = berth_meta::Meta::connect(&db, &Default::default())
+        .await
+        .unwrap();
+    let rotated = meta
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.retired_at.is_none())
+        .unwrap();
+    assert_ne!(rotated.kid, old_kid);
+    let mut c2 = claims(&old);
+    c2["jti"] = json!("signed-by-the-rotated-key");
+    let der = STANDARD.decode(&rotated.private_der).unwrap();
+    let from_other_replica = es256(&c2, &der, &rotated.kid);
+    assert_eq!(get(&b, &from_other_replica).await.unwrap().status(), 200);
+    meta.close().await;
+    drop(b);
+
+    // After a restart the new key signs; the old token still verifies.
     let b = Berth::start_in(BIN, &data, &[]);
     assert_eq!(
         get(&b, &old).await.unwrap().status(),
@@ -1092,7 +1113,7 @@ async fn signing_keys_persist_and_rotate_without_invalidating_tokens() {
     let new: Value = r.json().await.unwrap();
     let new = new["token"].as_str().unwrap().to_owned();
     let new_kid = jsonwebtoken::decode_header(&new).unwrap().kid.unwrap();
-    assert_ne!(new_kid, old_kid);
+    assert_eq!(new_kid, rotated.kid);
     assert_eq!(get(&b, &new).await.unwrap().status(), 200);
     let jwks: Value = c
         .get(b.url("/auth/jwks"))

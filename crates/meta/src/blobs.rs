@@ -3,7 +3,6 @@
 use sqlx::Row;
 
 use crate::db::placeholders;
-use crate::repos::ensure_repo;
 use crate::{now_ms, Meta, MetaError};
 
 impl Meta {
@@ -27,43 +26,75 @@ impl Meta {
 
     /// Records blob `digest` (if new) and links it into `repo`, creating the repository.
     pub async fn link_blob(&self, repo: &str, digest: &str, size: i64) -> Result<(), MetaError> {
-        self.timed(async move { self.link_blob_ending(repo, digest, size, None).await })
-            .await
+        self.timed(async move {
+            self.link_blob_ending(repo, digest, size, None).await?;
+            Ok(())
+        })
+        .await
     }
 
-    /// [`Meta::link_blob`], and in the same transaction ends upload session `upload` if given:
-    /// the blob becomes visible exactly when its session disappears.
+    /// [`Meta::link_blob`], and in the same transaction ends upload session `upload` (its id and
+    /// the size the session row must still record): the blob becomes visible exactly when its
+    /// session disappears. False, with nothing changed, when the session is gone or has moved
+    /// (another request or replica wrote to it meanwhile).
     pub async fn link_blob_ending(
         &self,
         repo: &str,
         digest: &str,
         size: i64,
-        upload: Option<&str>,
-    ) -> Result<(), MetaError> {
+        upload: Option<(&str, i64)>,
+    ) -> Result<bool, MetaError> {
         self.timed(async move {
             let now = now_ms();
             let mut tx = self.write.begin().await?;
-            if let Some(id) = upload {
-                sqlx::query("DELETE FROM uploads WHERE id = $1")
+            if let Some((id, at)) = upload {
+                let ended = sqlx::query("DELETE FROM uploads WHERE id = $1 AND size = $2")
                     .bind(id)
+                    .bind(at)
                     .execute(&mut *tx)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                if ended == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
             }
-            let repo_id = ensure_repo(&mut tx, repo).await?;
             sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
                 .bind(digest)
                 .bind(size)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($1, $2, $3) ON CONFLICT (repo_id, digest) DO NOTHING")
-                .bind(repo_id)
+            // The repository exists in the common case: link first, and create it only when
+            // nothing was linked (the link existed already, or the repository did not).
+            let link = "INSERT INTO repo_blobs (repo_id, digest, created_at) SELECT id, $2, $3 FROM repositories WHERE name = $1 ON CONFLICT (repo_id, digest) DO NOTHING";
+            let linked = sqlx::query(link)
+                .bind(repo)
                 .bind(digest)
                 .bind(now)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if linked == 0 {
+                let created = sqlx::query(
+                    "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(repo)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if created > 0 {
+                    sqlx::query(link)
+                        .bind(repo)
+                        .bind(digest)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
             tx.commit().await?;
-            Ok(())
+            Ok(true)
         })
         .await
     }

@@ -263,22 +263,33 @@ impl Meta {
     /// session bookkeeping): on SQLite with `synchronous=FULL` it commits without its own fsync
     /// (`NORMAL` for this statement; the WAL keeps it ordered before every later, fsynced
     /// commit, and a process crash loses nothing). Everything else behaves as `execute`.
-    pub(crate) async fn execute_relaxed<'q>(
+    /// `bind` binds owned values (the statement text is wrapped, so it cannot borrow). Returns
+    /// the number of rows the statement returns: give it a `RETURNING` clause to count the rows
+    /// it changed (SQLite's change counter is not reset by the pragmas around it).
+    pub(crate) async fn execute_relaxed(
         &self,
-        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        sql: &str,
+        bind: impl for<'a> FnOnce(
+            sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments<'a>>,
+        )
+            -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments<'a>>,
     ) -> Result<u64, MetaError> {
         if !(self.backend == Backend::Sqlite && self.sqlite_sync_full) {
-            return Ok(q.execute(&self.write).await?.rows_affected());
+            return Ok(bind(sqlx::query(sql)).fetch_all(&self.write).await?.len() as u64);
         }
+        // One trip to the connection's worker thread: the statement between the two pragmas.
+        let relaxed = format!("PRAGMA synchronous=NORMAL; {sql}; PRAGMA synchronous=FULL");
         let mut conn = self.write.acquire().await?;
-        conn.execute("PRAGMA synchronous=NORMAL").await?;
-        let result = q.execute(&mut *conn).await;
-        if let Err(e) = conn.execute("PRAGMA synchronous=FULL").await {
-            // Never hand a relaxed connection back to the pool.
-            tracing::error!(error = %e, "could not restore synchronous=FULL; dropping the connection");
-            drop(conn.detach());
+        let result = bind(sqlx::query(&relaxed)).fetch_all(&mut *conn).await;
+        if result.is_err() {
+            // The statement failed before the last pragma ran.
+            if let Err(e) = conn.execute("PRAGMA synchronous=FULL").await {
+                // Never hand a relaxed connection back to the pool.
+                tracing::error!(error = %e, "could not restore synchronous=FULL; dropping the connection");
+                drop(conn.detach());
+            }
         }
-        Ok(result?.rows_affected())
+        Ok(result?.len() as u64)
     }
 
     /// A trivial query, for readiness checks.

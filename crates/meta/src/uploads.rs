@@ -45,12 +45,14 @@ impl Meta {
         self.timed(async move {
             let now = now_ms();
             self.execute_relaxed(
-                sqlx::query("INSERT INTO uploads (id, repo, algorithm, size, state, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5)")
-                    .bind(id)
-                    .bind(repo)
-                    .bind(algorithm)
-                    .bind(state)
-                    .bind(now),
+                "INSERT INTO uploads (id, repo, algorithm, size, state, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, $5)",
+                |q| {
+                    q.bind(id.to_owned())
+                        .bind(repo.to_owned())
+                        .bind(algorithm.to_owned())
+                        .bind(state.map(str::to_owned))
+                        .bind(now)
+                },
             )
             .await?;
             Ok(UploadRow {
@@ -89,14 +91,14 @@ impl Meta {
         self.timed(async move {
             let n = self
                 .execute_relaxed(
-                    sqlx::query(
-                        "UPDATE uploads SET size = $3, state = $4, updated_at = $5 WHERE id = $1 AND size = $2",
-                    )
-                    .bind(id)
-                    .bind(from)
-                    .bind(to)
-                    .bind(state)
-                    .bind(now_ms()),
+                    "UPDATE uploads SET size = $3, state = $4, updated_at = $5 WHERE id = $1 AND size = $2 RETURNING id",
+                    |q| {
+                        q.bind(id.to_owned())
+                            .bind(from)
+                            .bind(to)
+                            .bind(state.map(str::to_owned))
+                            .bind(now_ms())
+                    },
                 )
                 .await?;
             Ok(n > 0)
@@ -156,6 +158,11 @@ mod tests {
         m.create_upload("u1", "a/b", "sha256", None).await?;
         assert!(m.advance_upload("u1", 0, 10, None).await?);
         assert!(!m.advance_upload("u1", 0, 20, None).await?);
+        // The relaxed writes hand the connection back with every commit fsynced (FULL = 2).
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&m.write)
+            .await?;
+        assert_eq!(sync, 2);
         assert_eq!(m.get_upload("u1").await?.map(|u| u.size), Some(10));
         assert_eq!(m.stale_uploads(i64::MAX, 10).await?.len(), 1);
         assert!(m.delete_upload("u1").await?);

@@ -172,8 +172,9 @@ fn verify(hasher: DigestHasher, expected: &Digest) -> Result<(), OciError> {
 }
 
 /// Appends the request body to the session at its current size (checking `Content-Range`),
-/// keeping the running hash when it covers all bytes so far. Updates the session's size and
-/// backend state.
+/// keeping the running hash when it covers all bytes so far. With `record`, writes the
+/// session's new size and backend state to its row; a closing PUT does not, since the same
+/// transaction that links the blob removes the row (checking it still holds the old size).
 async fn append_body(
     reg: &Registry,
     req: &HttpRequest,
@@ -181,6 +182,7 @@ async fn append_body(
     name: &RepoName,
     u: &mut UploadRow,
     guard: &SessionGuard,
+    record: bool,
 ) -> Result<(), OciError> {
     let range = chunk_range(req.headers())?;
     let declared = match range {
@@ -214,17 +216,13 @@ async fn append_body(
         return Ok(());
     }
     let new_size = u.size + n as i64;
-    if !reg
-        .meta
-        .advance_upload(&u.id, u.size, new_size, state.as_deref())
-        .await?
+    if record
+        && !reg
+            .meta
+            .advance_upload(&u.id, u.size, new_size, state.as_deref())
+            .await?
     {
-        // Another replica moved the session meanwhile: our bytes cannot be trusted.
-        return Err(OciError::new(
-            ErrorCode::BlobUploadInvalid,
-            "upload was modified concurrently",
-        )
-        .status(StatusCode::CONFLICT));
+        return Err(moved_meanwhile());
     }
     if let Some(h) = hasher {
         guard.keep_hash(new_size as u64, h);
@@ -235,6 +233,15 @@ async fn append_body(
     u.size = new_size;
     u.state = state;
     Ok(())
+}
+
+/// Another replica moved the session meanwhile: this request's bytes cannot be trusted.
+fn moved_meanwhile() -> OciError {
+    OciError::new(
+        ErrorCode::BlobUploadInvalid,
+        "upload was modified concurrently",
+    )
+    .status(StatusCode::CONFLICT)
 }
 
 fn busy(id: &str) -> OciError {
@@ -256,7 +263,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, OciError> {
     let mut u = load(reg, name, id).await?;
     let guard = reg.sessions.acquire(id).ok_or_else(|| busy(id))?;
-    append_body(reg, req, body, name, &mut u, &guard).await?;
+    append_body(reg, req, body, name, &mut u, &guard, true).await?;
     Ok(in_progress(StatusCode::ACCEPTED, name, &u))
 }
 
@@ -276,7 +283,8 @@ pub async fn finish(
     )?;
     let mut u = load(reg, name, id).await?;
     let guard = reg.sessions.acquire(id).ok_or_else(|| busy(id))?;
-    append_body(reg, req, body, name, &mut u, &guard).await?;
+    let recorded = u.size;
+    append_body(reg, req, body, name, &mut u, &guard, false).await?;
 
     let computed = match guard.take_hash(u.size as u64) {
         Some(h) if h.algorithm() == digest.algorithm() => h.finish(),
@@ -305,9 +313,18 @@ pub async fn finish(
     reg.store
         .commit_upload(id, u.state.as_deref(), u.size as u64, &digest)
         .await?;
-    reg.meta
-        .link_blob_ending(name.as_str(), &digest.to_string(), u.size, Some(id))
-        .await?;
+    if !reg
+        .meta
+        .link_blob_ending(
+            name.as_str(),
+            &digest.to_string(),
+            u.size,
+            Some((id, recorded)),
+        )
+        .await?
+    {
+        return Err(moved_meanwhile());
+    }
     drop(guard);
     reg.sessions.forget(id);
     Ok(created(name, &digest))

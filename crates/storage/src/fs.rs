@@ -12,7 +12,11 @@ use tokio::task::{spawn_blocking, JoinHandle};
 
 use crate::{safe_id, BlobStream, Incoming, StorageError};
 
-/// Bytes gathered before one write to disk, and the read size when serving.
+/// Bytes gathered before one write to disk: small enough that the write of one piece (on the
+/// blocking pool) overlaps receiving and hashing the next even for a 1 MiB blob.
+const WRITE_PIECE: usize = 256 << 10;
+
+/// Buffer size of a full read of staging data (digest of a session without a running hash).
 const IO_CHUNK: usize = 1 << 20;
 
 /// Blob store on a local (or mounted) filesystem.
@@ -71,9 +75,10 @@ impl FsStore {
         blocking(move || std::fs::metadata(dir).map(|_| ())).await
     }
 
+    /// Checks the session id; the staging file is created by the first append, so a session
+    /// that never receives a byte costs no file.
     pub async fn begin_upload(&self, id: &str) -> Result<(), StorageError> {
-        let path = self.upload_path(id)?;
-        blocking(move || File::create(path).map(|_| ())).await
+        self.upload_path(id).map(|_| ())
     }
 
     pub async fn append<S, E>(
@@ -93,65 +98,67 @@ impl FsStore {
         if body.is_empty().await? {
             return Ok(0);
         }
-        let file = blocking(move || {
-            let mut f = match OpenOptions::new().write(true).open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(std::io::Error::new(e.kind(), "upload data missing"))
-                }
-                Err(e) => return Err(e),
-            };
-            // Drop whatever a failed earlier write may have left past the accepted size.
-            f.set_len(offset)?;
-            f.seek(SeekFrom::Start(offset))?;
-            Ok(Arc::new(f))
-        })
-        .await
-        .map_err(|e| match e {
-            StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                StorageError::UploadMissing
-            }
-            other => other,
-        })?;
-
-        // Receive and hash on this task while the previous megabyte is written on the blocking
-        // pool: network, hashing and disk overlap.
-        let mut buf = BytesMut::with_capacity(IO_CHUNK);
-        let mut pending: Option<JoinHandle<std::io::Result<()>>> = None;
-        let mut pos = offset;
+        // Receive and hash on this task while the previous piece is written on the blocking
+        // pool: network, hashing and disk overlap. The first write opens the staging file and
+        // the last one fsyncs it, so a small body costs one trip to the blocking pool.
+        let mut w = Staging {
+            path: Arc::new(path),
+            offset,
+            file: None,
+            pending: None,
+            pos: offset,
+        };
+        let mut buf = BytesMut::with_capacity(WRITE_PIECE);
         let result: Result<(), StorageError> = async {
             while let Some(chunk) = body.next().await? {
                 buf.extend_from_slice(&chunk);
-                if buf.len() >= IO_CHUNK {
-                    flush(&file, &mut buf, &mut pending, &mut pos, true).await?;
+                // With a known length the last piece waits for the closing write and fsync.
+                if buf.len() >= WRITE_PIECE && Some(body.received()) != exact_len {
+                    w.flush(&mut buf, Then::StartWriteback).await?;
                 }
             }
-            flush(&file, &mut buf, &mut pending, &mut pos, false).await?;
-            finish(&mut pending).await?;
-            let f = file.clone();
-            blocking(move || f.sync_data()).await
+            w.flush(&mut buf, Then::Sync).await?;
+            w.finish().await
         }
         .await;
 
         if let Err(e) = result {
-            let _ = finish(&mut pending).await;
-            let f = file.clone();
-            if let Err(t) = blocking(move || f.set_len(offset)).await {
+            let _ = w.finish().await;
+            let path = w.path.clone();
+            let rollback = blocking(move || match OpenOptions::new().write(true).open(&*path) {
+                Ok(f) => f.set_len(offset),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            });
+            if let Err(t) = rollback.await {
                 tracing::error!(upload = id, error = %t, "could not roll back a failed chunk");
             }
-            return Err(e);
+            return Err(match e {
+                StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                    StorageError::UploadMissing
+                }
+                other => other,
+            });
         }
         Ok(body.received())
     }
 
+    /// Digest of the `size` staged bytes of upload `id` (a session that never received a byte
+    /// has no staging file: the digest of nothing).
     pub async fn digest_upload(
         &self,
         id: &str,
+        size: u64,
         algorithm: Algorithm,
     ) -> Result<Digest, StorageError> {
         let path = self.upload_path(id)?;
         let hashed = blocking(move || {
-            let mut f = File::open(path)?;
+            let mut f = match File::open(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && size == 0 => {
+                    return Ok(algorithm.hasher().finish())
+                }
+                other => other?,
+            };
             let mut h = algorithm.hasher();
             let mut buf = vec![0u8; IO_CHUNK];
             loop {
@@ -172,7 +179,12 @@ impl FsStore {
         }
     }
 
-    pub async fn commit_upload(&self, id: &str, digest: &Digest) -> Result<(), StorageError> {
+    pub async fn commit_upload(
+        &self,
+        id: &str,
+        size: u64,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
         let from = self.upload_path(id)?;
         let to = self.blob_path(digest);
         blocking(move || {
@@ -192,6 +204,10 @@ impl FsStore {
                 if let Some(alg_dir) = shard.parent() {
                     fsync_dir(alg_dir)?;
                 }
+            }
+            if size == 0 && !from.exists() {
+                // An empty blob: its session never wrote a staging file.
+                File::create(&from)?;
             }
             // The staging file was fsynced by the last append; the rename makes it visible
             // whole, and syncing the directory makes the rename durable.
@@ -264,9 +280,18 @@ impl FsStore {
     }
 }
 
-/// Streams `len` bytes from the file's position in chunks of [`IO_CHUNK`], each read on the
-/// blocking pool straight into the buffer that is sent (one copy out of the page cache), with
-/// the next read already running while the current chunk goes to the socket.
+/// Bytes read from a blob file in one blocking call when serving.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// Largest piece handed to the HTTP layer at a time. actix-web copies each body piece into its
+/// connection's write buffer, and frees and reallocates that buffer after a piece above 128 KiB
+/// (its header included): pieces under that keep one small buffer per connection instead of a
+/// megabyte of churned heap per large read.
+const SEND_PIECE: usize = 120 << 10;
+
+/// Streams `len` bytes from the file's position: reads of [`READ_CHUNK`] on the blocking pool
+/// straight into the buffer that is sent (one copy out of the page cache), the next read already
+/// running while the current one goes to the socket in [`SEND_PIECE`] slices (no copies).
 fn read_ahead(
     file: Arc<File>,
     len: u64,
@@ -284,51 +309,107 @@ fn read_ahead(
             Ok(Bytes::from(buf))
         })
     };
-    let first = (len > 0).then(|| read(file.clone(), len.min(IO_CHUNK as u64)));
-    let remaining = len - len.min(IO_CHUNK as u64);
+    let first = (len > 0).then(|| read(file.clone(), len.min(READ_CHUNK)));
+    let remaining = len - len.min(READ_CHUNK);
     futures_util::stream::unfold(
-        (file, first, remaining),
-        move |(file, pending, remaining)| async move {
-            let chunk = match pending?.await {
-                Ok(r) => r,
-                Err(e) => Err(std::io::Error::other(e)),
-            };
-            let next = (chunk.is_ok() && remaining > 0)
-                .then(|| read(file.clone(), remaining.min(IO_CHUNK as u64)));
-            let left = remaining - remaining.min(IO_CHUNK as u64);
-            Some((chunk, (file, next, left)))
+        (file, Bytes::new(), first, remaining),
+        move |(file, mut current, mut pending, mut remaining)| async move {
+            if current.is_empty() {
+                current = match pending.take()?.await {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e)) => return Some((Err(e), (file, current, None, 0))),
+                    Err(e) => {
+                        return Some((Err(std::io::Error::other(e)), (file, current, None, 0)))
+                    }
+                };
+                if remaining > 0 {
+                    let n = remaining.min(READ_CHUNK);
+                    pending = Some(read(file.clone(), n));
+                    remaining -= n;
+                }
+            }
+            let piece = current.split_to(current.len().min(SEND_PIECE));
+            Some((Ok(piece), (file, current, pending, remaining)))
         },
     )
 }
 
-/// Hands the gathered bytes to the blocking pool, after the previous write has finished.
-/// Writes `buf` at `*pos` on the blocking pool (one write in flight). With `writeback`, the
-/// kernel is also asked to start writing those pages to disk now (without waiting), so the fsync that ends the upload finds little left to write: disk writes
-/// overlap the upload instead of following it.
-async fn flush(
-    file: &Arc<File>,
-    buf: &mut BytesMut,
-    pending: &mut Option<JoinHandle<std::io::Result<()>>>,
-    pos: &mut u64,
-    writeback: bool,
-) -> Result<(), StorageError> {
-    if buf.is_empty() {
-        return Ok(());
-    }
-    finish(pending).await?;
-    let data = buf.split().freeze();
-    let f = file.clone();
-    let at = *pos;
-    *pos += data.len() as u64;
-    *pending = Some(spawn_blocking(move || {
-        (&*f).write_all(&data)?;
-        if writeback {
-            start_writeback(&f, at, data.len() as u64);
+/// What follows a write of [`flush`].
+#[derive(Clone, Copy)]
+enum Then {
+    /// Ask the kernel to start writing the pages to disk now, without waiting, so the fsync
+    /// that ends the upload finds little left to write: disk writes overlap the upload.
+    StartWriteback,
+    /// fsync the data (the last piece of a request).
+    Sync,
+}
+
+/// The staging file of one append: opened by the first write, one write in flight.
+struct Staging {
+    path: Arc<PathBuf>,
+    /// Where this append starts (the session's accepted size).
+    offset: u64,
+    file: Option<Arc<File>>,
+    pending: Option<JoinHandle<std::io::Result<Arc<File>>>>,
+    /// Where the next write lands.
+    pos: u64,
+}
+
+impl Staging {
+    /// Writes `buf` at the end of what was handed over before, on the blocking pool, once the
+    /// previous write has finished; with [`Then::Sync`] also when `buf` is empty.
+    async fn flush(&mut self, buf: &mut BytesMut, then: Then) -> Result<(), StorageError> {
+        if buf.is_empty() && matches!(then, Then::StartWriteback) {
+            return Ok(());
+        }
+        self.finish().await?;
+        let data = buf.split().freeze();
+        let (file, path, offset, at) =
+            (self.file.clone(), self.path.clone(), self.offset, self.pos);
+        self.pos += data.len() as u64;
+        self.pending = Some(spawn_blocking(move || {
+            let f = match file {
+                Some(f) => f,
+                None => Arc::new(open_staging(&path, offset)?),
+            };
+            (&*f).write_all(&data)?;
+            match then {
+                Then::StartWriteback => start_writeback(&f, at, data.len() as u64),
+                Then::Sync => f.sync_data()?,
+            }
+            Ok(f)
+        }));
+        if matches!(then, Then::StartWriteback) {
+            buf.reserve(WRITE_PIECE);
         }
         Ok(())
-    }));
-    buf.reserve(IO_CHUNK);
-    Ok(())
+    }
+
+    /// Waits for the write in flight, if any.
+    async fn finish(&mut self) -> Result<(), StorageError> {
+        if let Some(p) = self.pending.take() {
+            let f = p
+                .await
+                .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
+            self.file = Some(f);
+        }
+        Ok(())
+    }
+}
+
+/// Opens the staging file at `path` for writing at `offset`. Only the first bytes of a session
+/// may create it: data for a later offset whose file is gone (expired, or committed) is refused
+/// (`NotFound`).
+fn open_staging(path: &Path, offset: u64) -> std::io::Result<File> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(offset == 0)
+        .truncate(false)
+        .open(path)?;
+    // Drop whatever a failed earlier write may have left past the accepted size.
+    f.set_len(offset)?;
+    f.seek(SeekFrom::Start(offset))?;
+    Ok(f)
 }
 
 #[cfg(target_os = "linux")]
@@ -347,14 +428,6 @@ fn start_writeback(f: &File, at: u64, len: u64) {
 
 #[cfg(not(target_os = "linux"))]
 fn start_writeback(_: &File, _: u64, _: u64) {}
-
-async fn finish(pending: &mut Option<JoinHandle<std::io::Result<()>>>) -> Result<(), StorageError> {
-    if let Some(p) = pending.take() {
-        p.await
-            .map_err(|e| StorageError::Io(std::io::Error::other(e)))??;
-    }
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {
@@ -418,11 +491,14 @@ mod tests {
             })
         ));
         let d = h.finish();
-        assert_eq!(s.digest_upload("u1", Algorithm::Sha256).await.unwrap(), d);
-        s.commit_upload("u1", &d).await.unwrap();
+        assert_eq!(
+            s.digest_upload("u1", 11, Algorithm::Sha256).await.unwrap(),
+            d
+        );
+        s.commit_upload("u1", 11, &d).await.unwrap();
         assert_eq!(s.blob_len(&d).await.unwrap(), Some(11));
         // Committing again (a retry after a crash that followed the rename) succeeds.
-        s.commit_upload("u1", &d).await.unwrap();
+        s.commit_upload("u1", 11, &d).await.unwrap();
         assert_eq!(
             collect(s.read_blob(&d, 0, 11).await.unwrap()).await,
             b"hello world"
@@ -431,7 +507,7 @@ mod tests {
         // After the commit the staging file is gone: data for it is refused, while an
         // empty body (a closing PUT) touches nothing at all.
         assert!(matches!(
-            s.append("u1", 0, body(vec![Ok(b"x")]), None, None).await,
+            s.append("u1", 11, body(vec![Ok(b"x")]), None, None).await,
             Err(StorageError::UploadMissing)
         ));
         assert_eq!(
@@ -445,11 +521,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_session_without_bytes_commits_the_empty_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FsStore::new(dir.path());
+        s.init().await.unwrap();
+        s.begin_upload("e").await.unwrap();
+        // No staging file until bytes arrive; an empty body creates none either.
+        assert_eq!(s.append("e", 0, body(vec![]), None, None).await.unwrap(), 0);
+        assert!(s.stale_staging(i64::MAX).await.unwrap().is_empty());
+        let d = s.digest_upload("e", 0, Algorithm::Sha256).await.unwrap();
+        assert_eq!(d, Algorithm::Sha256.hasher().finish());
+        s.commit_upload("e", 0, &d).await.unwrap();
+        assert_eq!(s.blob_len(&d).await.unwrap(), Some(0));
+        // Missing staging data of a non-empty session is an error, not an empty blob.
+        assert!(matches!(
+            s.digest_upload("gone", 3, Algorithm::Sha256).await,
+            Err(StorageError::UploadMissing)
+        ));
+    }
+
+    #[tokio::test]
     async fn reads_span_chunks_and_detect_truncation() {
         let dir = tempfile::tempdir().unwrap();
         let s = FsStore::new(dir.path());
         s.init().await.unwrap();
-        let data: Vec<u8> = (0..(IO_CHUNK * 5 / 2)).map(|i| (i % 253) as u8).collect();
+        let data: Vec<u8> = (0..(READ_CHUNK as usize * 5 / 2))
+            .map(|i| (i % 253) as u8)
+            .collect();
         s.begin_upload("big").await.unwrap();
         let body = stream::iter(
             data.chunks(100_000)
@@ -459,13 +557,16 @@ mod tests {
         s.append("big", 0, body, None, Some(data.len() as u64))
             .await
             .unwrap();
-        let d = s.digest_upload("big", Algorithm::Sha256).await.unwrap();
-        s.commit_upload("big", &d).await.unwrap();
+        let d = s
+            .digest_upload("big", data.len() as u64, Algorithm::Sha256)
+            .await
+            .unwrap();
+        s.commit_upload("big", data.len() as u64, &d).await.unwrap();
         assert_eq!(
             collect(s.read_blob(&d, 0, data.len() as u64).await.unwrap()).await,
             data
         );
-        let (a, n) = (IO_CHUNK - 10, IO_CHUNK + 20);
+        let (a, n) = (READ_CHUNK as usize - 10, READ_CHUNK as usize + 20);
         assert_eq!(
             collect(s.read_blob(&d, a as u64, n as u64).await.unwrap()).await,
             &data[a..a + n]

@@ -233,7 +233,7 @@ impl BlobStore {
         algorithm: Algorithm,
     ) -> Result<Digest, StorageError> {
         match self {
-            BlobStore::Fs(s) => s.digest_upload(id, algorithm).await,
+            BlobStore::Fs(s) => s.digest_upload(id, size, algorithm).await,
             BlobStore::S3(s) => s.digest_upload(id, state, size, algorithm).await,
         }
     }
@@ -249,7 +249,7 @@ impl BlobStore {
         digest: &Digest,
     ) -> Result<(), StorageError> {
         match self {
-            BlobStore::Fs(s) => s.commit_upload(id, digest).await,
+            BlobStore::Fs(s) => s.commit_upload(id, size, digest).await,
             BlobStore::S3(s) => s.commit_upload(id, state, size, digest).await,
         }
     }

@@ -560,6 +560,69 @@ async fn streamed_patch_cancel_mismatch_and_sha512_sessions() {
 }
 
 #[tokio::test]
+async fn empty_blobs_and_sessions_without_bytes() {
+    let a = Api::start();
+    let empty = sha256(b"");
+    // A session gets no staging data until bytes arrive: POST, status, and a closing PUT with
+    // no body still make the empty blob.
+    let r =
+        a.c.post(a.url("/v2/o/empty/blobs/uploads/"))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 202);
+    let loc = h(&r, "location");
+    assert_eq!(staging::count(&a.b).await, 0);
+    let r = a.c.get(a.url(&loc)).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(h(&r, "range"), "0-0");
+    let r =
+        a.c.put(a.url(&format!("{loc}?digest={empty}")))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 201);
+    let r =
+        a.c.get(a.url(&format!("/v2/o/empty/blobs/{empty}")))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "content-length"), "0");
+    // A closing PUT that names another digest for no bytes is refused, and ends the session.
+    let r =
+        a.c.post(a.url("/v2/o/empty/blobs/uploads/"))
+            .send()
+            .await
+            .unwrap();
+    let loc = h(&r, "location");
+    let r =
+        a.c.put(a.url(&format!("{loc}?digest={}", sha256(b"x"))))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(code(r).await, "DIGEST_INVALID");
+    let r = a.c.get(a.url(&loc)).send().await.unwrap();
+    assert_eq!(code(r).await, "BLOB_UPLOAD_UNKNOWN");
+    // A monolithic PUT of bytes the store holds already (pushed to another repository) links
+    // them here without a second copy.
+    let data = b"stored once";
+    let d = a.push_blob("o/first", data).await;
+    let d2 = a.push_blob("o/second", data).await;
+    assert_eq!(d, d2);
+    let got =
+        a.c.get(a.url(&format!("/v2/o/second/blobs/{d}")))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    assert_eq!(got.as_ref(), data);
+    assert_eq!(staging::count(&a.b).await, 0);
+}
+
+#[tokio::test]
 async fn closing_put_retried_after_a_crash_that_followed_the_rename() {
     let a = Api::start();
     let data = b"renamed before the crash";

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use crate::db::placeholders;
-use crate::{now_ms, Meta, MetaError};
+use crate::{now_ms, Backend, Meta, MetaError};
 
 impl Meta {
     /// Size of blob `digest` if it is linked into repository `repo`.
@@ -46,6 +46,9 @@ impl Meta {
     ) -> Result<bool, MetaError> {
         self.timed(async move {
             let now = now_ms();
+            if let (Some((id, at)), Backend::Sqlite) = (upload, self.backend()) {
+                return self.end_session_sqlite(repo, digest, size, id, at, now).await;
+            }
             let mut tx = self.write.begin().await?;
             if let Some((id, at)) = upload {
                 let ended = sqlx::query("DELETE FROM uploads WHERE id = $1 AND size = $2")
@@ -97,6 +100,55 @@ impl Meta {
             Ok(true)
         })
         .await
+    }
+
+    /// [`Meta::link_blob_ending`] on SQLite in one call to the connection's worker thread (the
+    /// hot path of every pushed blob): the inserts take effect only while the session row still
+    /// holds `at` bytes, and the row's deletion reports whether it did.
+    async fn end_session_sqlite(
+        &self,
+        repo: &str,
+        digest: &str,
+        size: i64,
+        id: &str,
+        at: i64,
+        now: i64,
+    ) -> Result<bool, MetaError> {
+        const SQL: &str = "BEGIN; \
+            INSERT INTO blobs (digest, size, created_at) SELECT $2, $3, $4 \
+              WHERE EXISTS (SELECT 1 FROM uploads WHERE id = $5 AND size = $6) \
+              ON CONFLICT (digest) DO NOTHING; \
+            INSERT INTO repositories (name, created_at) SELECT $1, $4 \
+              WHERE EXISTS (SELECT 1 FROM uploads WHERE id = $5 AND size = $6) \
+              ON CONFLICT (name) DO NOTHING; \
+            INSERT INTO repo_blobs (repo_id, digest, created_at) SELECT id, $2, $4 FROM repositories \
+              WHERE name = $1 AND EXISTS (SELECT 1 FROM uploads WHERE id = $5 AND size = $6) \
+              ON CONFLICT (repo_id, digest) DO NOTHING; \
+            DELETE FROM uploads WHERE id = $5 AND size = $6 RETURNING id; \
+            COMMIT";
+        let mut conn = self.write.acquire().await?;
+        let result = sqlx::query(SQL)
+            .bind(repo)
+            .bind(digest)
+            .bind(size)
+            .bind(now)
+            .bind(id)
+            .bind(at)
+            .fetch_all(&mut *conn)
+            .await;
+        match result {
+            Ok(rows) => Ok(rows.len() == 1),
+            Err(e) => {
+                // A statement failed inside the transaction: end it before the connection goes
+                // back to the pool (an error here means it had ended already).
+                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err()
+                    && sqlx::query("SELECT 1").execute(&mut *conn).await.is_err()
+                {
+                    drop(conn.detach());
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// Removes the link of `digest` from `repo`; false if there was none. The stored bytes stay

@@ -171,6 +171,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ending_a_session_links_only_if_it_has_not_moved() -> Result<(), crate::MetaError> {
+        let (_d, m) = meta().await;
+        m.create_upload("u1", "new/repo", "sha256", None).await?;
+        assert!(m.advance_upload("u1", 0, 5, None).await?);
+        // The row holds 5 bytes, not 3: nothing is linked and the session stays.
+        assert!(
+            !m.link_blob_ending("new/repo", "sha256:b", 9, Some(("u1", 3)))
+                .await?
+        );
+        assert_eq!(m.blob_in_repo("new/repo", "sha256:b").await?, None);
+        assert!(m.get_upload("u1").await?.is_some());
+        assert!(
+            m.link_blob_ending("new/repo", "sha256:b", 9, Some(("u1", 5)))
+                .await?
+        );
+        assert_eq!(m.blob_in_repo("new/repo", "sha256:b").await?, Some(9));
+        assert!(m.get_upload("u1").await?.is_none());
+        assert_eq!(m.list_repos("", 10).await?, vec!["new/repo"]);
+        // Gone now: a second close links nothing more.
+        assert!(
+            !m.link_blob_ending("new/repo", "sha256:c", 1, Some(("u1", 5)))
+                .await?
+        );
+        assert_eq!(m.blob_in_repo("new/repo", "sha256:c").await?, None);
+        // The same bytes from another session into the same repository: already linked.
+        m.create_upload("u2", "new/repo", "sha256", None).await?;
+        assert!(
+            m.link_blob_ending("new/repo", "sha256:b", 9, Some(("u2", 0)))
+                .await?
+        );
+        // The writer is usable afterwards, for a plain link too.
+        m.link_blob("new/repo", "sha256:e", 2).await?;
+        assert_eq!(m.blob_in_repo("new/repo", "sha256:e").await?, Some(2));
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn manifests_tags_and_referrers() -> Result<(), crate::MetaError> {
         let (_d, m) = meta().await;
         m.link_blob("o/r", "sha256:b1", 5).await?;

@@ -1,9 +1,45 @@
 //! Blob records (one per digest, whatever links it) and their links to repositories.
 
+use std::sync::LazyLock;
+
 use sqlx::Row;
 
 use crate::db::placeholders;
 use crate::{now_ms, Backend, Meta, MetaError};
+
+/// "No session ($5 is NULL), or session $5 still holds $6 bytes."
+macro_rules! session_holds {
+    () => {
+        "($5 IS NULL OR EXISTS (SELECT 1 FROM uploads WHERE id = $5 AND size = $6))"
+    };
+}
+
+/// Recording blob `$2` (`$3` bytes, at time `$4`) and linking it into repository `$1`, creating
+/// the repository; with an upload session (`$5` id, `$6` size) each step takes effect only
+/// while the session row still holds `$6` bytes, and the last removes the row (returning it).
+/// Every statement is bound with all six values.
+const LINK: [&str; 4] = [
+    concat!(
+        "INSERT INTO blobs (digest, size, created_at) SELECT $2, $3, $4 WHERE ",
+        session_holds!(),
+        " ON CONFLICT (digest) DO NOTHING"
+    ),
+    concat!(
+        "INSERT INTO repositories (name, created_at) SELECT $1, $4 WHERE ",
+        session_holds!(),
+        " ON CONFLICT (name) DO NOTHING"
+    ),
+    concat!(
+        "INSERT INTO repo_blobs (repo_id, digest, created_at) SELECT id, $2, $4 FROM repositories WHERE name = $1 AND ",
+        session_holds!(),
+        " ON CONFLICT (repo_id, digest) DO NOTHING"
+    ),
+    "DELETE FROM uploads WHERE id = $5 AND size = $6 RETURNING id",
+];
+
+/// [`LINK`] as one SQLite transaction, for a single multi-statement call.
+static LINK_SQLITE: LazyLock<String> =
+    LazyLock::new(|| format!("BEGIN; {}; COMMIT", LINK.join("; ")));
 
 impl Meta {
     /// Size of blob `digest` if it is linked into repository `repo`.
@@ -26,17 +62,20 @@ impl Meta {
 
     /// Records blob `digest` (if new) and links it into `repo`, creating the repository.
     pub async fn link_blob(&self, repo: &str, digest: &str, size: i64) -> Result<(), MetaError> {
-        self.timed(async move {
-            self.link_blob_ending(repo, digest, size, None).await?;
-            Ok(())
-        })
-        .await
+        self.link_blob_ending(repo, digest, size, None)
+            .await
+            .map(|_| ())
     }
 
     /// [`Meta::link_blob`], and in the same transaction ends upload session `upload` (its id and
     /// the size the session row must still record): the blob becomes visible exactly when its
     /// session disappears. False, with nothing changed, when the session is gone or has moved
     /// (another request or replica wrote to it meanwhile).
+    ///
+    /// Both dialects run the same statements ([`LINK`]). SQLite takes them as one
+    /// multi-statement call to its connection's worker thread (this is the last step of every
+    /// pushed blob); PostgreSQL's extended protocol takes one statement per call, so there they
+    /// run in a transaction.
     pub async fn link_blob_ending(
         &self,
         repo: &str,
@@ -45,110 +84,44 @@ impl Meta {
         upload: Option<(&str, i64)>,
     ) -> Result<bool, MetaError> {
         self.timed(async move {
-            let now = now_ms();
-            if let (Some((id, at)), Backend::Sqlite) = (upload, self.backend()) {
-                return self.end_session_sqlite(repo, digest, size, id, at, now).await;
-            }
-            let mut tx = self.write.begin().await?;
-            if let Some((id, at)) = upload {
-                let ended = sqlx::query("DELETE FROM uploads WHERE id = $1 AND size = $2")
+            let (id, at) = upload.unzip();
+            let bind = |sql| {
+                sqlx::query(sql)
+                    .bind(repo)
+                    .bind(digest)
+                    .bind(size)
+                    .bind(now_ms())
                     .bind(id)
                     .bind(at)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if ended == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
+            };
+            if self.backend() == Backend::Sqlite {
+                let mut conn = self.write.acquire().await?;
+                match bind(LINK_SQLITE.as_str()).fetch_all(&mut *conn).await {
+                    Ok(rows) => return Ok(upload.is_none() || rows.len() == 1),
+                    Err(e) => {
+                        // A statement failed inside the transaction: end it before the
+                        // connection goes back to the pool (an error here means it had ended).
+                        if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err()
+                            && sqlx::query("SELECT 1").execute(&mut *conn).await.is_err()
+                        {
+                            drop(conn.detach());
+                        }
+                        return Err(e.into());
+                    }
                 }
             }
-            sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-                .bind(digest)
-                .bind(size)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            // The repository exists in the common case: link first, and create it only when
-            // nothing was linked (the link existed already, or the repository did not).
-            let link = "INSERT INTO repo_blobs (repo_id, digest, created_at) SELECT id, $2, $3 FROM repositories WHERE name = $1 ON CONFLICT (repo_id, digest) DO NOTHING";
-            let linked = sqlx::query(link)
-                .bind(repo)
-                .bind(digest)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if linked == 0 {
-                let created = sqlx::query(
-                    "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(repo)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if created > 0 {
-                    sqlx::query(link)
-                        .bind(repo)
-                        .bind(digest)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+            let mut tx = self.write.begin().await?;
+            for sql in &LINK[..3] {
+                bind(sql).execute(&mut *tx).await?;
+            }
+            if upload.is_some() && bind(LINK[3]).fetch_all(&mut *tx).await?.is_empty() {
+                tx.rollback().await?;
+                return Ok(false);
             }
             tx.commit().await?;
             Ok(true)
         })
         .await
-    }
-
-    /// [`Meta::link_blob_ending`] on SQLite in one call to the connection's worker thread (the
-    /// hot path of every pushed blob): the inserts take effect only while the session row still
-    /// holds `at` bytes, and the row's deletion reports whether it did.
-    async fn end_session_sqlite(
-        &self,
-        repo: &str,
-        digest: &str,
-        size: i64,
-        id: &str,
-        at: i64,
-        now: i64,
-    ) -> Result<bool, MetaError> {
-        const SQL: &str = "BEGIN; \
-            INSERT INTO blobs (digest, size, created_at) SELECT $2, $3, $4 \
-              WHERE EXISTS (SELECT 1 FROM uploads WHERE id = $5 AND size = $6) \
-              ON CONFLICT (digest) DO NOTHING; \
-            INSERT INTO repositories (name, created_at) SELECT $1, $4 \
-              WHERE EXISTS (SELECT 1 FROM uploads WHERE id = $5 AND size = $6) \
-              ON CONFLICT (name) DO NOTHING; \
-            INSERT INTO repo_blobs (repo_id, digest, created_at) SELECT id, $2, $4 FROM repositories \
-              WHERE name = $1 AND EXISTS (SELECT 1 FROM uploads WHERE id = $5 AND size = $6) \
-              ON CONFLICT (repo_id, digest) DO NOTHING; \
-            DELETE FROM uploads WHERE id = $5 AND size = $6 RETURNING id; \
-            COMMIT";
-        let mut conn = self.write.acquire().await?;
-        let result = sqlx::query(SQL)
-            .bind(repo)
-            .bind(digest)
-            .bind(size)
-            .bind(now)
-            .bind(id)
-            .bind(at)
-            .fetch_all(&mut *conn)
-            .await;
-        match result {
-            Ok(rows) => Ok(rows.len() == 1),
-            Err(e) => {
-                // A statement failed inside the transaction: end it before the connection goes
-                // back to the pool (an error here means it had ended already).
-                if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err()
-                    && sqlx::query("SELECT 1").execute(&mut *conn).await.is_err()
-                {
-                    drop(conn.detach());
-                }
-                Err(e.into())
-            }
-        }
     }
 
     /// Removes the link of `digest` from `repo`; false if there was none. The stored bytes stay

@@ -315,12 +315,10 @@ fn read_ahead(
         (file, Bytes::new(), first, remaining),
         move |(file, mut current, mut pending, mut remaining)| async move {
             if current.is_empty() {
-                current = match pending.take()?.await {
+                current = match pending.take()?.await.map_err(std::io::Error::other) {
                     Ok(Ok(b)) => b,
-                    Ok(Err(e)) => return Some((Err(e), (file, current, None, 0))),
-                    Err(e) => {
-                        return Some((Err(std::io::Error::other(e)), (file, current, None, 0)))
-                    }
+                    // The stream ends after the error (no read pending).
+                    Ok(Err(e)) | Err(e) => return Some((Err(e), (file, current, None, 0))),
                 };
                 if remaining > 0 {
                     let n = remaining.min(READ_CHUNK);

@@ -33,8 +33,8 @@ impl Api {
     }
 
     /// Monolithic POST + PUT; returns the digest.
-    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
-        let d = sha256(data);
+    /// POST of a new upload session in `repo`: its `Location` and id.
+    pub async fn start_upload(&self, repo: &str) -> (String, String) {
         let r = self
             .c
             .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
@@ -42,7 +42,12 @@ impl Api {
             .await
             .unwrap();
         assert_eq!(r.status(), 202);
-        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        (h(&r, "location"), h(&r, "docker-upload-uuid"))
+    }
+
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let d = sha256(data);
+        let (loc, _) = self.start_upload(repo).await;
         let r = self
             .c
             .put(self.url(&format!("{loc}?digest={d}")))
@@ -444,12 +449,7 @@ async fn streamed_patch_cancel_mismatch_and_sha512_sessions() {
     let a = Api::start();
     let data = vec![7u8; 100_000];
     // Streamed PATCH (no Content-Range), then PUT with an empty body.
-    let r =
-        a.c.post(a.url("/v2/o/s/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
+    let (loc, _) = a.start_upload("o/s").await;
     let r =
         a.c.patch(a.url(&loc))
             .body(data.clone())
@@ -467,12 +467,7 @@ async fn streamed_patch_cancel_mismatch_and_sha512_sessions() {
     assert_eq!(r.status(), 201);
 
     // Cancel: 204, then the session is unknown.
-    let r =
-        a.c.post(a.url("/v2/o/s/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
+    let (loc, _) = a.start_upload("o/s").await;
     a.c.patch(a.url(&loc)).body("abc").send().await.unwrap();
     assert_eq!(a.c.delete(a.url(&loc)).send().await.unwrap().status(), 204);
     let r = a.c.patch(a.url(&loc)).body("def").send().await.unwrap();
@@ -481,12 +476,7 @@ async fn streamed_patch_cancel_mismatch_and_sha512_sessions() {
     assert_eq!(a.c.delete(a.url(&loc)).send().await.unwrap().status(), 404);
 
     // Digest mismatch on the closing PUT: 400, the session ends, nothing visible.
-    let r =
-        a.c.post(a.url("/v2/o/s/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
+    let (loc, _) = a.start_upload("o/s").await;
     let wrong = sha256(b"not this");
     let r =
         a.c.put(a.url(&format!("{loc}?digest={wrong}")))
@@ -506,12 +496,7 @@ async fn streamed_patch_cancel_mismatch_and_sha512_sessions() {
         404
     );
     // Missing digest parameter.
-    let r =
-        a.c.post(a.url("/v2/o/s/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
+    let (loc, _) = a.start_upload("o/s").await;
     let r = a.c.put(a.url(&loc)).body("x").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(code(r).await, "DIGEST_INVALID");
@@ -565,13 +550,7 @@ async fn empty_blobs_and_sessions_without_bytes() {
     let empty = sha256(b"");
     // A session gets no staging data until bytes arrive: POST, status, and a closing PUT with
     // no body still make the empty blob.
-    let r =
-        a.c.post(a.url("/v2/o/empty/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    assert_eq!(r.status(), 202);
-    let loc = h(&r, "location");
+    let (loc, _) = a.start_upload("o/empty").await;
     assert_eq!(staging::count(&a.b).await, 0);
     let r = a.c.get(a.url(&loc)).send().await.unwrap();
     assert_eq!(r.status(), 204);
@@ -590,12 +569,7 @@ async fn empty_blobs_and_sessions_without_bytes() {
     assert_eq!(r.status(), 200);
     assert_eq!(h(&r, "content-length"), "0");
     // A closing PUT that names another digest for no bytes is refused, and ends the session.
-    let r =
-        a.c.post(a.url("/v2/o/empty/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
+    let (loc, _) = a.start_upload("o/empty").await;
     let r =
         a.c.put(a.url(&format!("{loc}?digest={}", sha256(b"x"))))
             .send()
@@ -604,8 +578,8 @@ async fn empty_blobs_and_sessions_without_bytes() {
     assert_eq!(code(r).await, "DIGEST_INVALID");
     let r = a.c.get(a.url(&loc)).send().await.unwrap();
     assert_eq!(code(r).await, "BLOB_UPLOAD_UNKNOWN");
-    // A monolithic PUT of bytes the store holds already (pushed to another repository) links
-    // them here without a second copy.
+    // A monolithic PUT of bytes the store holds already (pushed to another repository): the
+    // commit finds the blob in place, drops the staging file and links it here too.
     let data = b"stored once";
     let d = a.push_blob("o/first", data).await;
     let d2 = a.push_blob("o/second", data).await;
@@ -627,13 +601,7 @@ async fn closing_put_retried_after_a_crash_that_followed_the_rename() {
     let a = Api::start();
     let data = b"renamed before the crash";
     let d = sha256(data);
-    let r =
-        a.c.post(a.url("/v2/o/crash/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
-    let id = h(&r, "docker-upload-uuid");
+    let (loc, id) = a.start_upload("o/crash").await;
     a.c.patch(a.url(&loc))
         .body(data.to_vec())
         .send()
@@ -657,13 +625,7 @@ async fn closing_put_retried_after_a_crash_that_followed_the_rename() {
             .unwrap();
     assert_eq!(got.as_ref(), data);
     // In the process that saw the bytes, the running hash catches a wrong digest at once.
-    let r =
-        a.c.post(a.url("/v2/o/crash/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
-    let id = h(&r, "docker-upload-uuid");
+    let (loc, id) = a.start_upload("o/crash").await;
     a.c.patch(a.url(&loc))
         .body("other bytes")
         .send()
@@ -677,13 +639,7 @@ async fn closing_put_retried_after_a_crash_that_followed_the_rename() {
     assert_eq!(code(r).await, "DIGEST_INVALID");
     // After a restart (no running hash), a session whose staging data is gone is not completed
     // with an existing blob of another size.
-    let r =
-        a.c.post(a.url("/v2/o/crash/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
-    let id2 = h(&r, "docker-upload-uuid");
+    let (loc, id2) = a.start_upload("o/crash").await;
     a.c.patch(a.url(&loc))
         .body("other bytes")
         .send()
@@ -1425,12 +1381,7 @@ async fn abandoned_uploads_expire() {
         ("BERTH_UPLOADS__MAX_AGE_SECS", "1"),
         ("BERTH_UPLOADS__CLEANUP_INTERVAL_SECS", "1"),
     ]);
-    let r =
-        a.c.post(a.url("/v2/o/exp/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-    let loc = h(&r, "location");
+    let (loc, _) = a.start_upload("o/exp").await;
     a.c.patch(a.url(&loc)).body("partial").send().await.unwrap();
     assert_eq!(staging::count(&a.b).await, 1);
     let mut gone = false;

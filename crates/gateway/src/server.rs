@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Service;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use berth_auth::Auth;
 use berth_core::ErrorCode;
 use berth_meta::{Meta, MetaOptions, NewUser};
@@ -132,7 +132,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let access = cfg.log.access;
     let data = web::Data::new(registry.clone());
     let auth_data = web::Data::new(auth.clone());
-    let server = HttpServer::new(move || {
+    let app = move || {
         App::new()
             .app_data(data.clone())
             .app_data(auth_data.clone())
@@ -161,12 +161,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
                     Ok(res)
                 }
             })
-    })
-    .workers(workers)
-    .shutdown_timeout(cfg.http.shutdown_timeout_secs)
-    .listen(listener)
-    .map_err(|e| e.to_string())?
-    .run();
+    };
+    let server = http_server(app, listener, workers, cfg.http.shutdown_timeout_secs)
+        .map_err(|e| e.to_string())?;
 
     let key_reload = actix_web::rt::spawn(reload_keys(auth.clone()));
     let listener_meta = meta.clone();
@@ -185,6 +182,85 @@ async fn serve(cfg: Config) -> Result<(), String> {
     meta.close().await;
     tracing::info!("berth stopped");
     result
+}
+
+/// The HTTP/1.1 server, built from its parts as actix-web's `HttpServer` builds it (same
+/// timeouts, graceful shutdown on SIGTERM/SIGINT), with one difference: each connection's
+/// socket is wrapped in a [`ConnIo`](berth_registry::sendfile::ConnIo) (Linux), which lets
+/// blob reads go from the file to the socket with `sendfile` instead of through actix-web's
+/// write buffer.
+fn http_server<F, T>(
+    app: F,
+    listener: std::net::TcpListener,
+    workers: usize,
+    shutdown_timeout_secs: u64,
+) -> std::io::Result<actix_server::Server>
+where
+    F: Fn() -> App<T> + Clone + Send + 'static,
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+    use actix_web::dev::AppConfig;
+
+    let addr = listener.local_addr()?;
+    let builder = actix_server::Server::build()
+        .workers(workers)
+        .backlog(1024)
+        .shutdown_timeout(shutdown_timeout_secs);
+    let shutdown = builder.graceful_shutdown_signal();
+    Ok(builder
+        .listen("berth-http", listener, move || {
+            let shutdown = shutdown.clone();
+            let service = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(addr);
+            #[cfg(target_os = "linux")]
+            let service = service.on_connect_ext(
+                |io: &berth_registry::sendfile::ConnIo, ext: &mut actix_http::Extensions| {
+                    ext.insert(io.slot());
+                },
+            );
+            let factory = app()
+                .into_factory()
+                .map_err(|e: actix_web::Error| e.as_response_error().error_response());
+            // `AppConfig` has no public constructor but this one; it is what `HttpServer`
+            // gives each app (scheme, default host, local address).
+            let service = service.finish(map_config(factory, move |_| {
+                AppConfig::__priv_test_new(false, addr.to_string(), addr)
+            }));
+            fn_service(move |io: actix_web::rt::net::TcpStream| async move {
+                let _ = io.set_nodelay(true);
+                let peer = io.peer_addr().ok();
+                Ok::<_, actix_http::error::DispatchError>((
+                    wrap_socket(io),
+                    actix_http::Protocol::Http1,
+                    peer,
+                ))
+            })
+            .and_then(service)
+        })?
+        .run())
+}
+
+#[cfg(target_os = "linux")]
+fn wrap_socket(io: actix_web::rt::net::TcpStream) -> berth_registry::sendfile::ConnIo {
+    berth_registry::sendfile::ConnIo::new(io)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn wrap_socket(io: actix_web::rt::net::TcpStream) -> actix_web::rt::net::TcpStream {
+    io
 }
 
 /// Creates the first system admin when the database has no user at all. The password comes

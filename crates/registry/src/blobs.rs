@@ -68,6 +68,15 @@ pub async fn get(
         let empty = futures_util::stream::empty::<Result<Bytes, std::io::Error>>();
         return Ok(res.body(SizedStream::new(len, empty)));
     }
+    #[cfg(target_os = "linux")]
+    if len > 0 {
+        if let Some(slot) = req.conn_data::<crate::sendfile::SendSlot>() {
+            if let Some(file) = reg.store.open_blob_file(&digest).await? {
+                let body = crate::sendfile::SendfileBody::new(slot.clone(), file, start, len);
+                return Ok(res.no_chunking(len).body(body));
+            }
+        }
+    }
     let stream = reg.store.read_blob(&digest, start, len).await?;
     Ok(res.body(SizedStream::new(len, stream)))
 }

@@ -17,6 +17,8 @@ mod http;
 mod listing;
 mod manifests;
 mod referrers;
+#[cfg(target_os = "linux")]
+pub mod sendfile;
 mod sessions;
 mod uploads;
 

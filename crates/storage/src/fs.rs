@@ -270,13 +270,26 @@ impl FsStore {
             Ok(Arc::new(f))
         })
         .await
-        .map_err(|e| match e {
-            StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
-                StorageError::BlobMissing
-            }
-            other => other,
-        })?;
+        .map_err(missing_blob)?;
         Ok(Box::pin(read_ahead(file, len)))
+    }
+
+    /// Opens blob `digest` for reading.
+    pub async fn open_blob_file(&self, digest: &Digest) -> Result<File, StorageError> {
+        let path = self.blob_path(digest);
+        blocking(move || File::open(path))
+            .await
+            .map_err(missing_blob)
+    }
+}
+
+/// A blob file that is not there although the metadata links it.
+fn missing_blob(e: StorageError) -> StorageError {
+    match e {
+        StorageError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            StorageError::BlobMissing
+        }
+        other => other,
     }
 }
 

@@ -292,6 +292,18 @@ impl BlobStore {
         }
     }
 
+    /// The file holding blob `digest`, for stores that keep blobs in local files (the gateway
+    /// sends it to the socket with `sendfile`); `None` for stores that do not.
+    pub async fn open_blob_file(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<std::fs::File>, StorageError> {
+        match self {
+            BlobStore::Fs(s) => s.open_blob_file(digest).await.map(Some),
+            BlobStore::S3(_) => Ok(None),
+        }
+    }
+
     /// Where a client may fetch the blob directly (a presigned S3 URL), if configured.
     pub async fn redirect_url(&self, digest: &Digest) -> Result<Option<String>, StorageError> {
         match self {

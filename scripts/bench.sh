@@ -203,7 +203,7 @@ its layer digests before pushing. Pushes stream their bodies with a \`Content-Le
 *monolithic* is \`POST\` then \`PUT ?digest=\` with the whole blob, *chunked* is \`POST\`, one
 \`PATCH\` per 8 MiB with \`Content-Range\`, and \`PUT ?digest=\`. Pulls stream and sha256-verify
 every byte. Per client: 200 pushes of 1 MiB, 6 of 64 MiB (3 with 4 clients), 2 of 512 MiB (1 with
-4 clients); 400 pulls of 1 MiB and 6 of 64 MiB (from sets of 64 and 8 blobs, warmed once).
+4 clients); 400 pulls of 1 MiB and 24 of 64 MiB (from sets of 64 and 8 blobs, warmed once).
 \`sync\` runs before each measured scenario so one scenario's dirty pages are not flushed during
 the next. Manifest GETs: 32 connections, each in a loop, 2 s warm-up then 10 s measured, docker's
 Accept header. Server CPU is utime+stime of \`/proc/PID/stat\`; memory is VmRSS sampled every

@@ -71,8 +71,9 @@ pub struct RunArgs {
     /// Pulls per client of blobs up to 4 MiB.
     #[arg(long, default_value_t = 400)]
     pull_iters_small: usize,
-    /// Pulls per client of larger blobs.
-    #[arg(long, default_value_t = 6)]
+    /// Pulls per client of larger blobs (enough for a second or more of measurement: CPU time
+    /// is counted in 10 ms ticks).
+    #[arg(long, default_value_t = 24)]
     pull_iters_large: usize,
     /// Concurrent keep-alive connections of the manifest GET scenario.
     #[arg(long, default_value_t = 32)]

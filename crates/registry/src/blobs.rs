@@ -72,8 +72,7 @@ pub async fn get(
     if len > 0 {
         if let Some(slot) = req.conn_data::<crate::sendfile::SendSlot>() {
             if let Some(file) = reg.store.open_blob_file(&digest).await? {
-                let body = crate::sendfile::SendfileBody::new(slot.clone(), file, start, len);
-                return Ok(res.no_chunking(len).body(body));
+                return Ok(crate::sendfile::respond(res, slot, file, start, len));
             }
         }
     }

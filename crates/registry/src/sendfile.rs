@@ -4,7 +4,7 @@
 //! the socket, so a streamed blob is copied twice in user space (file → read buffer → write
 //! buffer) and once more into the socket. On plain TCP connections the gateway gives
 //! actix-http a [`ConnIo`] around the socket instead of the bare socket, and blob reads of
-//! the filesystem store answer with a [`SendfileBody`]:
+//! the filesystem store answer through [`respond`]:
 //!
 //! - the response carries its own `Content-Length` and no chunking, and the body yields no
 //!   bytes at all, so actix-http writes only the response head;
@@ -29,6 +29,7 @@ use std::rc::Rc;
 use std::task::{ready, Context, Poll, Waker};
 
 use actix_web::body::{BodySize, MessageBody};
+use actix_web::{HttpResponse, HttpResponseBuilder};
 use bytes::Bytes;
 use nix::fcntl::{posix_fadvise, PosixFadviseAdvice};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
@@ -43,6 +44,7 @@ const READ_AHEAD: u64 = 8 << 20;
 /// A range of a file to send on a connection.
 struct Job {
     file: File,
+    start: u64,
     pos: u64,
     end: u64,
     /// Where the last read-ahead advice ends.
@@ -54,10 +56,9 @@ enum State {
     Idle,
     /// A body handed over its range; it is sent at the next flush.
     Armed(Job),
-    /// The range is being sent.
+    /// The range is being sent. Back to `Idle` once it is all sent, which is how the body,
+    /// having armed it, knows it has ended.
     Sending(Job),
-    /// The range is sent; the body ends at its next poll.
-    Done,
     /// A send failed or was abandoned half-way: the byte stream of this connection is broken,
     /// so every further write fails and actix-http closes it.
     Broken,
@@ -69,7 +70,7 @@ struct Slot {
     waker: Option<Waker>,
 }
 
-/// One connection's hand-over point between a [`SendfileBody`] and its [`ConnIo`]. The
+/// One connection's hand-over point between a response body from [`respond`] and its [`ConnIo`]. The
 /// gateway puts it into the connection's data (`HttpRequest::conn_data`).
 #[derive(Clone)]
 pub struct SendSlot(Rc<RefCell<Slot>>);
@@ -125,7 +126,7 @@ impl ConnIo {
             }
         };
         let (result, state) = match send(&self.stream, job, cx) {
-            Sent::All => (Poll::Ready(Ok(())), State::Done),
+            Sent::All => (Poll::Ready(Ok(())), State::Idle),
             Sent::Failed(e) => (Poll::Ready(Err(e)), State::Broken),
             Sent::Part(job) => {
                 slot.state = State::Sending(job);
@@ -196,6 +197,7 @@ fn send(stream: &TcpStream, mut job: Job, cx: &mut Context<'_>) -> Sent {
             Err(e) => return Sent::Failed(e),
         }
     }
+    tracing::debug!(target: "berth::sendfile", bytes = job.end - job.start, "blob sent with sendfile");
     Sent::All
 }
 
@@ -252,26 +254,32 @@ impl AsyncWrite for ConnIo {
     }
 }
 
-/// A response body of `len` bytes of a file, sent by the connection with `sendfile`. The
-/// response must declare `Content-Length: len` itself and disable chunking
-/// (`HttpResponseBuilder::no_chunking`).
-pub struct SendfileBody {
-    slot: SendSlot,
-    job: Option<Job>,
+/// Finishes `res` with `len` bytes of `file` from `start` as its body, sent by the connection
+/// of `slot` with `sendfile`. The response declares its `Content-Length` itself: the body
+/// yields no bytes.
+pub fn respond(
+    mut res: HttpResponseBuilder,
+    slot: &SendSlot,
+    file: File,
+    start: u64,
+    len: u64,
+) -> HttpResponse {
+    res.no_chunking(len).body(SendfileBody {
+        slot: slot.clone(),
+        job: Some(Job {
+            file,
+            start,
+            pos: start,
+            end: start + len,
+            advised: start,
+        }),
+    })
 }
 
-impl SendfileBody {
-    pub fn new(slot: SendSlot, file: File, start: u64, len: u64) -> Self {
-        SendfileBody {
-            slot,
-            job: Some(Job {
-                file,
-                pos: start,
-                end: start + len,
-                advised: start,
-            }),
-        }
-    }
+/// A response body that yields no bytes: its file range goes out by the connection.
+struct SendfileBody {
+    slot: SendSlot,
+    job: Option<Job>,
 }
 
 impl MessageBody for SendfileBody {
@@ -292,7 +300,7 @@ impl MessageBody for SendfileBody {
             if job.pos == job.end {
                 return Poll::Ready(None);
             }
-            if !matches!(slot.state, State::Idle | State::Done) {
+            if !matches!(slot.state, State::Idle) {
                 // Cannot happen with actix-http's one response at a time per connection.
                 slot.state = State::Broken;
                 return Poll::Ready(Some(Err(broken())));
@@ -302,7 +310,7 @@ impl MessageBody for SendfileBody {
             return Poll::Pending;
         }
         match std::mem::replace(&mut slot.state, State::Idle) {
-            State::Done | State::Idle => Poll::Ready(None),
+            State::Idle => Poll::Ready(None),
             State::Broken => {
                 slot.state = State::Broken;
                 Poll::Ready(Some(Err(broken())))
@@ -325,9 +333,8 @@ impl Drop for SendfileBody {
         let mut slot = self.slot.0.borrow_mut();
         slot.waker = None;
         match slot.state {
-            // Ended normally, or its end was already seen.
-            State::Done | State::Idle => slot.state = State::Idle,
-            State::Broken => {}
+            // Ended normally, or the connection is broken already.
+            State::Idle | State::Broken => {}
             // Dropped before its bytes were all sent: the connection's byte stream cannot be
             // continued.
             State::Armed(_) | State::Sending(_) => slot.state = State::Broken,

@@ -261,17 +261,12 @@ impl FsStore {
         start: u64,
         len: u64,
     ) -> Result<BlobStream, StorageError> {
-        let path = self.blob_path(digest);
-        let file = blocking(move || {
-            let mut f = File::open(path)?;
-            if start > 0 {
-                f.seek(SeekFrom::Start(start))?;
-            }
-            Ok(Arc::new(f))
-        })
-        .await
-        .map_err(missing_blob)?;
-        Ok(Box::pin(read_ahead(file, len)))
+        let mut file = self.open_blob_file(digest).await?;
+        if start > 0 {
+            // lseek: no I/O.
+            file.seek(SeekFrom::Start(start))?;
+        }
+        Ok(Box::pin(read_ahead(Arc::new(file), len)))
     }
 
     /// Opens blob `digest` for reading.

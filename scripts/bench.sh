@@ -221,10 +221,10 @@ moved.
   server's work per byte and the client's receive and sha256 on the same two cores. The client
   CPU column shows how much of the machine the client itself used. distribution copies every
   byte through user space (page cache → its buffer → socket); Berth sends blob files with
-  \`sendfile\`, so its server CPU per byte is a fraction of distribution's. On loopback that
-  moves one cost to the client: the first CPU to touch the bytes is then the client's, which
-  reads them from memory rather than from a cache the server has just written them through,
-  so the client's CPU per GB is higher against Berth. A single 64 MiB stream is bounded by the
+  \`sendfile\`, so its server CPU per byte is a fraction of distribution's. The client's CPU
+  per GB is higher against Berth; likely because on loopback the first CPU to touch the bytes
+  is then the client's, which reads them from memory rather than from a cache the server has
+  just written them through (not measured separately). A single 64 MiB stream is bounded by the
   client's CPU against both servers.
 - Manifest GETs are bounded by CPU on both sides; a client on separate cores would see higher
   req/s from both servers.

@@ -215,17 +215,21 @@ moved.
   and by the server's CPU per byte (receive, sha256, write). Both registries fsync the blob data
   before acknowledging it (distribution's filesystem driver syncs every file it writes; Berth
   syncs the staging file, the blob's directory after the rename, and its SQLite commits).
+  Berth starts writeback while the blob streams in, so its final fsync finds little left and a
+  single push is bounded by the disk's write rate. Both registries are slower here than with
+  their data on tmpfs, and the ratio moves with the disk's speed at the moment of the run (the
+  README gives figures for both).
 - 1 MiB pushes are bounded by per-blob work rather than bytes: two or three requests per blob
-  (POST, PUT, for chunked a PATCH too), each with its metadata writes and fsyncs.
+  (POST, PUT, for chunked a PATCH too), each with its metadata writes and fsyncs; on Berth's
+  side mostly the latency of its three fsyncs.
 - Pulls come from the page cache (the blobs were just written), so they are bounded by CPU: the
   server's work per byte and the client's receive and sha256 on the same two cores. The client
   CPU column shows how much of the machine the client itself used. distribution copies every
   byte through user space (page cache → its buffer → socket); Berth sends blob files with
-  \`sendfile\`, so its server CPU per byte is a fraction of distribution's. The client's CPU
-  per GB is higher against Berth; likely because on loopback the first CPU to touch the bytes
-  is then the client's, which reads them from memory rather than from a cache the server has
-  just written them through (not measured separately). A single 64 MiB stream is bounded by the
-  client's CPU against both servers.
+  \`sendfile\`, so its server CPU per byte is a fraction of distribution's. With several clients
+  the pull rate is about the two cores divided by server plus client CPU per GB; the client's
+  share is the larger one against Berth. A single 64 MiB stream is bounded by the client's
+  receive and sha256 against both servers.
 - Manifest GETs are bounded by CPU on both sides; a client on separate cores would see higher
   req/s from both servers.
 

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::Service;
+use actix_web::http::header::{HeaderValue, CONTENT_LENGTH};
 use actix_web::{web, App, HttpResponse};
 use berth_auth::Auth;
 use berth_core::ErrorCode;
@@ -148,7 +150,10 @@ async fn serve(cfg: Config) -> Result<(), String> {
                 let path = req.path().to_owned();
                 let fut = srv.call(req);
                 async move {
-                    let res = fut.await?;
+                    let mut res = fut.await?.map_into_boxed_body();
+                    if method == actix_web::http::Method::HEAD {
+                        res = res.map_body(head_body);
+                    }
                     if access {
                         tracing::info!(
                             target: "berth::access",
@@ -251,6 +256,44 @@ where
             .and_then(service)
         })?
         .run())
+}
+
+/// The body of a response to `HEAD`: none, with the length a `GET` would have had in a
+/// `Content-Length` the server writes as is.
+///
+/// actix-http decides whether to write a body by the method of the last request it decoded on
+/// the connection, which with pipelining can be a later one than the request being answered. A
+/// sized body would then be owed and never come, and actix-http would drop the connection. An
+/// empty stream without chunked encoding writes the same bytes either way: the head with this
+/// `Content-Length`, and no body.
+fn head_body(head: &mut actix_web::dev::ResponseHead, body: BoxBody) -> BoxBody {
+    match body.size() {
+        BodySize::Sized(n) if n > 0 => {
+            head.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(n));
+            head.no_chunking(true);
+            BoxBody::new(NoBody)
+        }
+        _ => body,
+    }
+}
+
+/// A body of unknown length that ends at once (see [`head_body`]).
+struct NoBody;
+
+impl MessageBody for NoBody {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        std::task::Poll::Ready(None)
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -331,8 +331,8 @@ async fn read_head(conn: &mut tokio::io::BufReader<tokio::net::TcpStream>) -> Ra
 }
 
 /// Blob bodies leave the filesystem store with `sendfile`, between the bytes of other
-/// responses on the same connection: pipelined requests, ranges, a slow reader, a client that
-/// leaves half-way, and the connection keeps serving afterwards.
+/// responses on the same connection: pipelined requests (`HEAD` among them), ranges, a slow
+/// reader, a client that leaves half-way, and the connection keeps serving afterwards.
 #[tokio::test]
 async fn blob_bodies_share_connections_with_other_responses() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -352,10 +352,11 @@ async fn blob_bodies_share_connections_with_other_responses() {
         tokio::io::BufReader::new(tokio::net::TcpStream::connect(&host).await.unwrap())
     };
 
-    // Five requests in one write; the answers come back whole and in order.
+    // Six requests in one write; the answers come back whole and in order.
     let mut conn = connect().await;
     let burst = [
         request("GET", &format!("/v2/org/raw/blobs/{big_d}"), ""),
+        request("HEAD", &format!("/v2/org/raw/blobs/{big_d}"), ""),
         request("GET", "/v2/", ""),
         request(
             "GET",
@@ -371,6 +372,9 @@ async fn blob_bodies_share_connections_with_other_responses() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("docker-content-digest"), big_d);
     assert!(r.body == big, "whole blob intact");
+    let r = read_response(&mut conn, true).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), "9437185");
     let r = read_response(&mut conn, false).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, b"{}");
@@ -382,15 +386,29 @@ async fn blob_bodies_share_connections_with_other_responses() {
     assert_eq!(r.body, small);
     let r = read_response(&mut conn, false).await;
     assert_eq!(r.status, 404);
-    // (Not in the burst: actix-http takes a HEAD answered after the next pipelined request
-    // was read for a GET, and drops the connection.)
-    conn.get_mut()
-        .write_all(request("HEAD", &format!("/v2/org/raw/blobs/{big_d}"), "").as_bytes())
-        .await
-        .unwrap();
+    // HEADs first, with GETs after them in the same write: each HEAD answer is a head with the
+    // blob's length and nothing after it, whatever was read behind it.
+    let burst = [
+        request("HEAD", &format!("/v2/org/raw/blobs/{small_d}"), ""),
+        request(
+            "HEAD",
+            &format!("/v2/org/raw/blobs/{}", sha256(b"nope")),
+            "",
+        ),
+        request("GET", &format!("/v2/org/raw/blobs/{small_d}"), ""),
+    ]
+    .concat();
+    conn.get_mut().write_all(burst.as_bytes()).await.unwrap();
     let r = read_response(&mut conn, true).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-length"), "9437185");
+    assert_eq!(r.header("content-length"), small.len().to_string());
+    let r = read_response(&mut conn, true).await;
+    assert_eq!(r.status, 404);
+    let r = read_response(&mut conn, false).await;
+    assert_eq!(r.body, small);
+    // (A HEAD is never the last request of a burst here: actix-http writes or skips a body by
+    // the method of the last request it has read, so an answer still pending when a HEAD is
+    // read behind it loses its body, unless it is a blob sent with sendfile.)
 
     // A reader that takes its time: the server waits for room in the socket.
     conn.get_mut()
@@ -445,7 +463,7 @@ async fn blob_bodies_share_connections_with_other_responses() {
     if log.contains("storage=\"filesystem\"") {
         assert!(sent(big.len()) >= 3, "{log}");
         assert_eq!(sent(806_001), 1, "{log}");
-        assert_eq!(sent(small.len()), 2, "{log}");
+        assert_eq!(sent(small.len()), 3, "{log}");
     } else {
         assert_eq!(sent(big.len()) + sent(small.len()), 0, "{log}");
     }

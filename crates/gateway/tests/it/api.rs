@@ -457,7 +457,7 @@ async fn blob_bodies_share_connections_with_other_responses() {
     let sent = |bytes: usize| {
         log.lines()
             .filter(|l| l.contains("blob sent with sendfile"))
-            .filter(|l| l.contains(&format!("bytes={bytes}")))
+            .filter(|l| l.split_whitespace().any(|w| w == format!("bytes={bytes}")))
             .count()
     };
     if log.contains("storage=\"filesystem\"") {

@@ -1,7 +1,7 @@
 //! berth-core: the pure domain of Berth.
 //!
 //! Repository names, tags, digests, media types, manifest parsing and validation, the actions a
-//! request needs, scopes, roles and the access decision, and the closed set of OCI error codes. This crate performs no I/O and depends
+//! request needs, scopes, roles and the access decision, and the closed set of OCI error codes, trusted-proxy networks. This crate performs no I/O and depends
 //! on no async runtime, database, HTTP or cloud crate: everything here is plain Rust, unit tested
 //! beside the code, and shared by every layer above it.
 
@@ -11,6 +11,7 @@ pub mod error;
 pub mod manifest;
 pub mod media;
 pub mod name;
+pub mod net;
 pub mod role;
 pub mod scope;
 
@@ -19,5 +20,6 @@ pub use digest::{Algorithm, Digest, DigestError, DigestHasher};
 pub use error::ErrorCode;
 pub use manifest::{Descriptor, ManifestError, ManifestKind, ParsedManifest};
 pub use name::{NameError, Reference, RepoName, Tag, UserName};
-pub use role::{OrgFacts, Permission, RobotAction, RobotRule, Role, Subject};
+pub use net::Cidr;
+pub use role::{MemberKind, OrgFacts, Permission, RobotAction, RobotRule, Role, Subject};
 pub use scope::{Scope, ScopeError};

@@ -123,6 +123,37 @@ impl fmt::Display for Role {
     }
 }
 
+/// What an org member is: a user account or a group (local, or a directory group's DN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberKind {
+    User,
+    Group,
+}
+
+impl MemberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberKind::User => "user",
+            MemberKind::Group => "group",
+        }
+    }
+
+    /// `user` or `group`; anything else is `None`.
+    pub fn parse(s: &str) -> Option<MemberKind> {
+        match s {
+            "user" => Some(MemberKind::User),
+            "group" => Some(MemberKind::Group),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for MemberKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One permission of a robot account: `actions` on the org's repositories whose path inside
 /// the org matches `repositories` (`*` for all; `*` matches any run of characters, `/` too).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

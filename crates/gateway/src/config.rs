@@ -93,7 +93,7 @@ impl AuthSection {
             trusted_proxies: self
                 .trusted_proxies
                 .iter()
-                .filter_map(|c| berth_auth::http::Cidr::parse(c).ok())
+                .filter_map(|c| berth_core::Cidr::parse(c).ok())
                 .collect(),
         }
     }
@@ -465,7 +465,7 @@ impl Config {
         }
         self.auth.admin_password()?;
         for c in &self.auth.trusted_proxies {
-            berth_auth::http::Cidr::parse(c)
+            berth_core::Cidr::parse(c)
                 .map_err(|e| ConfigError::Invalid(format!("auth.trusted_proxies: {e}")))?;
         }
         if self.platform().is_none() {

@@ -1,18 +1,12 @@
-//! berth-gateway: the `berth` binary.
-//!
-//! Loads the configuration, wires the metadata store, the blob store and the services into one
-//! actix-web server (`/v2/`, `/healthz`, `/readyz`), runs background jobs, and offers the
-//! operator subcommands. It is the only crate that knows every other one.
-
-mod config;
-mod server;
+//! The `berth` binary: the command line over `berth-gateway` (serve, check-config, migrate,
+//! rotate-signing-key, probe).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use berth_gateway::Config;
 
 /// Berth: an OCI container registry.
 #[derive(Parser)]
@@ -85,15 +79,17 @@ fn main() -> ExitCode {
             cfg.data_dir = d.clone();
         }
     }
-    server::init_tracing(&cfg.log);
+    berth_gateway::init_tracing(&cfg.log);
     let result = match command {
         Command::CheckConfig => {
             println!("{}", cfg.redacted_yaml());
             Ok(())
         }
-        Command::Migrate => server::block_on(server::migrate(&cfg)),
-        Command::RotateSigningKey => server::block_on(server::rotate_signing_key(&cfg)),
-        Command::Serve { .. } => server::run(cfg),
+        Command::Migrate => berth_gateway::block_on(berth_gateway::migrate(&cfg)),
+        Command::RotateSigningKey => {
+            berth_gateway::block_on(berth_gateway::rotate_signing_key(&cfg))
+        }
+        Command::Serve { .. } => berth_gateway::run(cfg),
         Command::Probe { .. } => Ok(()),
     };
     match result {

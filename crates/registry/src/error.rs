@@ -65,7 +65,10 @@ impl OciError {
             ErrorCode::Unavailable,
             "service temporarily unavailable, retry later",
         )
-        .header("retry-after", "1")
+        .header(
+            "retry-after",
+            berth_edge::RETRY_AFTER_UNAVAILABLE_SECS.to_string(),
+        )
     }
 
     pub fn digest_invalid(e: impl std::fmt::Display) -> Self {

@@ -10,9 +10,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
-use berth_auth::http::{credentials, source, Credentials};
-use berth_auth::{AuthError, Claims, Principal};
+use berth_auth::{Claims, Error as AuthError, Principal};
 use berth_core::{Action, ErrorCode, RepoName, Scope};
+use berth_edge::{challenge, credentials, source, Credentials, RETRY_AFTER_UNAVAILABLE_SECS};
 
 use crate::http::Query;
 use crate::{Endpoint, OciError, Registry};
@@ -85,7 +85,14 @@ fn mount_source(endpoint: &Endpoint, q: &Query) -> Option<RepoName> {
 
 pub(crate) fn auth_err(e: AuthError) -> OciError {
     match e {
-        AuthError::Meta(m) => OciError::from(m),
+        AuthError::Unavailable { what, cause } => {
+            tracing::warn!(error = %cause, "dependency unavailable: {what}");
+            OciError::new(
+                ErrorCode::Unavailable,
+                "service temporarily unavailable, retry later",
+            )
+            .header("retry-after", RETRY_AFTER_UNAVAILABLE_SECS.to_string())
+        }
         AuthError::RateLimited(secs) => OciError::new(
             ErrorCode::TooManyRequests,
             format!("too many failed logins; retry in {secs} s"),
@@ -94,7 +101,15 @@ pub(crate) fn auth_err(e: AuthError) -> OciError {
         AuthError::BadCredentials => {
             OciError::new(ErrorCode::Unauthorized, "invalid user name or password")
         }
+        AuthError::Forbidden => OciError::new(
+            ErrorCode::Denied,
+            "requested access to the resource is denied",
+        ),
         AuthError::Internal(m) => OciError::internal(&m),
+        // Not raised by the calls the guard makes; a failure all the same.
+        e @ (AuthError::NotFound(_) | AuthError::Conflict(_) | AuthError::Invalid { .. }) => {
+            OciError::internal(&e)
+        }
     }
 }
 
@@ -108,7 +123,7 @@ pub(crate) async fn authorize(
     let auth = &reg.auth;
     // The scopes are spelled out only for a challenge or a Basic caller's grant: a request
     // with a good token (the hot path) builds none.
-    let challenge = |error: Option<&str>| auth.challenge(req, &needed(endpoint, q), error);
+    let challenge = |error: Option<&str>| challenge(auth, req, &needed(endpoint, q), error);
     let unauthorized = |msg: &str, error: Option<&str>| {
         OciError::new(ErrorCode::Unauthorized, msg.to_owned())
             .header("www-authenticate", challenge(error))

@@ -1,4 +1,4 @@
-//! Small HTTP helpers: query strings with repeated keys, `Content-Range` of upload chunks,
+//! Small HTTP helpers of `/v2`: `Content-Range` of upload chunks,
 //! `Range` of blob reads, pagination `Link`s.
 
 use actix_web::http::header::HeaderMap;
@@ -6,31 +6,7 @@ use berth_core::ErrorCode;
 
 use crate::OciError;
 
-/// A parsed query string that keeps repeated keys (`?tag=a&tag=b`).
-pub(crate) struct Query(Vec<(String, String)>);
-
-impl Query {
-    pub(crate) fn parse(qs: &str) -> Self {
-        Query(form_urlencoded::parse(qs.as_bytes()).into_owned().collect())
-    }
-
-    /// The first value of `key`.
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of `key`, in order.
-    pub(crate) fn all(&self, key: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
+pub(crate) use berth_edge::Query;
 
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -184,12 +160,10 @@ mod tests {
 
     #[test]
     fn queries() {
-        let q = Query::parse("tag=a&tag=b&n=2&last=x%2By");
-        assert_eq!(q.all("tag"), vec!["a", "b"]);
-        assert_eq!(q.get("last"), Some("x+y"));
+        let q = Query::parse(b"tag=a&tag=b&n=2&last=x%2By");
         assert_eq!(page_n(&q, 1000).ok(), Some(2));
-        assert_eq!(page_n(&Query::parse("n=5000"), 1000).ok(), Some(1000));
-        assert!(page_n(&Query::parse("n=-1"), 1000).is_err());
+        assert_eq!(page_n(&Query::parse(b"n=5000"), 1000).ok(), Some(1000));
+        assert!(page_n(&Query::parse(b"n=-1"), 1000).is_err());
         assert_eq!(upload_range(0), "0-0");
         assert_eq!(upload_range(10), "0-9");
     }

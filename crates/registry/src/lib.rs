@@ -6,7 +6,8 @@
 //! blob store, shape the response; every failure is an [`OciError`]. Routes call services,
 //! services call the stores, never backwards.
 //!
-//! Depends on `berth-core`, `berth-meta`, `berth-storage` and actix-web.
+//! Depends on `berth-core`, `berth-meta`, `berth-storage`, `berth-auth` (the access decision),
+//! `berth-edge` and actix-web; never on another edge.
 
 mod blobs;
 pub mod cleanup;
@@ -101,7 +102,7 @@ async fn dispatch(
     let method = req.method().as_str().to_owned();
     let endpoint = Endpoint::parse(&method, req.path())?;
     let reg = reg.get_ref();
-    let q = http::Query::parse(req.query_string());
+    let q = http::Query::parse(req.query_string().as_bytes());
     let caller = guard::authorize(reg, &req, &endpoint, &q).await?;
     let audited = audit_action(&endpoint);
     let result = run(reg, &req, body, endpoint.clone(), &q, &caller).await;
@@ -114,7 +115,7 @@ async fn dispatch(
                     action,
                     &resource,
                     org.as_deref(),
-                    berth_auth::http::source(&req),
+                    berth_edge::source(&req),
                 )
                 .await;
         }

@@ -962,7 +962,12 @@ async fn management_api_users_orgs_members_robots_and_audit() {
             "no {actor} {action} in {seen:?}"
         );
     }
-    assert!(log[0]["at"].as_i64().unwrap() > 0);
+    // Timestamps are RFC 3339 UTC, e.g. 2026-12-05T07:51:37.123Z.
+    let at = log[0]["at"].as_str().unwrap();
+    assert!(
+        at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+        "{at}"
+    );
     assert_eq!(log[0]["source"], "127.0.0.1");
     // Org-scoped log for org members; not for outsiders.
     let r = s.api("GET", "/audit-log?org=team", None, &gus).await;

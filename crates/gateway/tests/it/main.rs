@@ -9,6 +9,7 @@ mod auth;
 mod buildah;
 mod clients;
 mod crash;
+mod inproc;
 mod login;
 mod matrix;
 

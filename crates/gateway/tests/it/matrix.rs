@@ -196,7 +196,7 @@ async fn setup(s: &Site) -> Fixture {
             let mut body =
                 json!({"name": name, "permissions": [{"repositories": "*", "actions": [action]}]});
             if who == Who::RobotExpired {
-                body["expires_at"] = json!(1000);
+                body["expires_at"] = json!("1970-01-01T00:00:01Z");
             }
             let r = s
                 .api_ok("POST", &format!("/orgs/{org}/robots"), Some(body))

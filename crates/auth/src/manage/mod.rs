@@ -1,0 +1,30 @@
+//! The management use-cases: users, groups, orgs, members, robots, repositories and the audit
+//! log. Every call takes the [`Caller`](crate::Caller), decides with the access rules, applies
+//! the rules of the domain (the last admin stays, user and org names do not clash, an org
+//! holding repositories is not deleted, robot rules are valid), writes, and audits the change.
+//! The `/api/v1` edge and the UI call these; neither talks to the metadata store itself.
+
+mod audit_log;
+mod groups;
+mod members;
+mod orgs;
+mod repos;
+mod robots;
+mod users;
+
+pub use audit_log::AuditFilter;
+pub use members::Member;
+pub use orgs::{OrgChanges, OrgDetails};
+pub use repos::RepoItem;
+pub use robots::{NewRobotSpec, RobotCreated};
+pub use users::{NewAccount, UserChanges};
+
+use crate::{Auth, Caller};
+
+impl Auth {
+    /// Audits a successful change by `c`.
+    async fn audit_change(&self, c: &Caller, action: &str, resource: &str, org: Option<&str>) {
+        self.audit(&c.principal, action, resource, org, c.source, "ok")
+            .await;
+    }
+}

@@ -1,0 +1,124 @@
+//! Repositories as the management API and the UI see them: lists per org, a summary, its tags
+//! and manifests, its description, and deletes of the repository, a tag or a manifest (only
+//! metadata changes; garbage collection reclaims the bytes).
+
+use berth_core::{Digest, Permission, RepoName};
+use berth_meta::{ManifestSummary, RepoSummary, TagRow};
+
+use crate::{Auth, Caller, Error, Result};
+
+/// What a delete removes.
+#[derive(Debug, Clone)]
+pub enum RepoItem {
+    /// The repository, its tags and manifests.
+    Repository,
+    /// One tag (the manifest stays).
+    Tag(String),
+    /// One manifest and every tag on it.
+    Manifest(Digest),
+}
+
+/// Longest repository description accepted.
+pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
+
+impl Auth {
+    /// A page of `org`'s repositories (anyone who may read the org).
+    pub async fn repositories(
+        &self,
+        c: &Caller,
+        org: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<RepoSummary>> {
+        let row = self.org_access(c, org, Permission::ReadOrg).await?;
+        Ok(self.meta.org_repos(&row.name, after, limit).await?)
+    }
+
+    pub async fn repository(&self, c: &Caller, name: &RepoName) -> Result<RepoSummary> {
+        self.org_access(c, name.org(), Permission::ReadOrg).await?;
+        self.meta
+            .repo_summary(name.as_str())
+            .await?
+            .ok_or(Error::NotFound("repository"))
+    }
+
+    pub async fn repository_tags(&self, c: &Caller, name: &RepoName) -> Result<Vec<TagRow>> {
+        self.repository(c, name).await?;
+        Ok(self.meta.tag_rows(name.as_str()).await?)
+    }
+
+    pub async fn repository_manifests(
+        &self,
+        c: &Caller,
+        name: &RepoName,
+    ) -> Result<Vec<ManifestSummary>> {
+        self.repository(c, name).await?;
+        Ok(self.meta.manifest_rows(name.as_str()).await?)
+    }
+
+    /// Sets the repository's description (those who may delete in the org).
+    pub async fn describe_repository(
+        &self,
+        c: &Caller,
+        name: &RepoName,
+        description: Option<&str>,
+    ) -> Result<RepoSummary> {
+        c.require_known()?;
+        self.org_access(c, name.org(), Permission::Delete).await?;
+        if let Some(d) = description {
+            if d.len() > MAX_DESCRIPTION_BYTES {
+                return Err(Error::invalid(
+                    "description",
+                    "description is longer than 64 KiB",
+                ));
+            }
+            if !self.meta.set_repo_description(name.as_str(), d).await? {
+                return Err(Error::NotFound("repository"));
+            }
+        }
+        let repo = self
+            .meta
+            .repo_summary(name.as_str())
+            .await?
+            .ok_or(Error::NotFound("repository"))?;
+        self.audit_change(c, "repository.update", name.as_str(), Some(name.org()))
+            .await;
+        Ok(repo)
+    }
+
+    /// Deletes the repository, a tag or a manifest (those who may delete in the org).
+    pub async fn delete_repository_item(
+        &self,
+        c: &Caller,
+        name: &RepoName,
+        item: &RepoItem,
+    ) -> Result<()> {
+        c.require_known()?;
+        self.org_access(c, name.org(), Permission::Delete).await?;
+        let (found, action, resource) = match item {
+            RepoItem::Repository => (
+                self.meta.delete_repo(name.as_str()).await?,
+                "repository.delete",
+                name.to_string(),
+            ),
+            RepoItem::Tag(tag) => (
+                self.meta.delete_tag(name.as_str(), tag).await?,
+                "delete",
+                format!("{name}:{tag}"),
+            ),
+            RepoItem::Manifest(d) => (
+                self.meta
+                    .delete_manifest(name.as_str(), &d.to_string())
+                    .await?,
+                "delete",
+                format!("{name}@{d}"),
+            ),
+        };
+        if !found {
+            return Err(Error::NotFound("repository, tag or manifest"));
+        }
+        self.audit_change(c, action, &resource, Some(name.org()))
+            .await;
+        Ok(())
+    }
+}

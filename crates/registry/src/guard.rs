@@ -5,14 +5,21 @@
 //! check remembered briefly), or nothing. Without credentials, or with ones that do not
 //! verify, the answer is 401 with a `WWW-Authenticate: Bearer` challenge naming the scopes
 //! the request needs; with a valid token that lacks them, `DENIED` with
-//! `error="insufficient_scope"` (401, or 403 when the token names the repository but not the
-//! action); with Basic credentials that lack them, 403 `DENIED`.
+//! `error="insufficient_scope"` — 401 when a fresh token could grant them, 403 when the
+//! subject may not have them (see [`refusal_status`]); with Basic credentials that lack them,
+//! 403 `DENIED`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use berth_auth::{Claims, Error as AuthError, Principal};
 use berth_core::{Action, ErrorCode, RepoName, Scope};
 use berth_edge::{challenge, credentials, source, Credentials, RETRY_AFTER_UNAVAILABLE_SECS};
+
+use sha2::{Digest, Sha256};
 
 use crate::http::Query;
 use crate::{Endpoint, OciError, Registry};
@@ -113,6 +120,114 @@ pub(crate) fn auth_err(e: AuthError) -> OciError {
     }
 }
 
+/// Whether `granted` (what the token service would grant `p` for the request's scopes) allows
+/// the request.
+fn permits(
+    p: &Principal,
+    granted: &[Scope],
+    action: Option<Action>,
+    target: Option<&RepoName>,
+) -> bool {
+    match (action, target) {
+        (None, _) => true,
+        (Some(Action::Catalog), _) => !matches!(p, Principal::Anonymous),
+        (Some(a), Some(name)) => granted
+            .iter()
+            .any(|s| s.allows("repository", name.as_str(), a.as_str())),
+        (Some(_), None) => false,
+    }
+}
+
+/// The status for a valid token that lacks what the request needs.
+///
+/// 401 with `error="insufficient_scope"` when a fresh token could carry it — the subject may
+/// do this, or the token is anonymous and signing in might allow it — so that clients which
+/// reuse a cached token (containerd, the OCI conformance suite) ask for a wider one, as
+/// distribution answers. 403 `DENIED` when the subject may not do it at all. And 403 when the
+/// same token comes back for the same need after that 401 (remembered by this process for a
+/// minute): a client that retries with the token it has (oras-py) asks for a new one only on
+/// a 403, and RFC 6750 gives insufficient scope 403 anyway.
+async fn refusal_status(
+    reg: &Registry,
+    token: &str,
+    claims: &Claims,
+    endpoint: &Endpoint,
+    q: &Query,
+) -> Result<StatusCode, OciError> {
+    if claims.sub.is_empty() {
+        return Ok(StatusCode::UNAUTHORIZED);
+    }
+    let scopes = needed(endpoint, q);
+    let key = Refusals::key(token, &scopes);
+    if reg.refusals.told_before(&key) {
+        return Ok(StatusCode::FORBIDDEN);
+    }
+    let principal = reg.auth.principal_of(claims).await.map_err(auth_err)?;
+    if matches!(principal, Principal::Anonymous) {
+        // The subject is gone: only new credentials can help.
+        return Ok(StatusCode::UNAUTHORIZED);
+    }
+    let granted = reg
+        .auth
+        .grant(&principal, &scopes)
+        .await
+        .map_err(auth_err)?;
+    if permits(
+        &principal,
+        &granted,
+        endpoint.required_action(),
+        endpoint.repository(),
+    ) {
+        reg.refusals.remember(key);
+        Ok(StatusCode::UNAUTHORIZED)
+    } else {
+        Ok(StatusCode::FORBIDDEN)
+    }
+}
+
+/// Tokens recently told 401 `insufficient_scope`, by a hash of the token and the needed
+/// scopes (never the token itself), so a second try with the same token gets 403.
+#[derive(Default)]
+pub(crate) struct Refusals {
+    told: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+/// How long a 401 is remembered, and how many at most.
+const REFUSAL_TTL: Duration = Duration::from_secs(60);
+const REFUSALS_MAX: usize = 10_000;
+
+impl Refusals {
+    fn key(token: &str, scopes: &[Scope]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(token.as_bytes());
+        for s in scopes {
+            h.update(b"\0");
+            h.update(s.to_string().as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    fn told_before(&self, key: &[u8; 32]) -> bool {
+        self.told
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key).map(|at| at.elapsed() < REFUSAL_TTL))
+            .unwrap_or(false)
+    }
+
+    fn remember(&self, key: [u8; 32]) {
+        if let Ok(mut m) = self.told.lock() {
+            if m.len() >= REFUSALS_MAX {
+                m.retain(|_, at| at.elapsed() < REFUSAL_TTL);
+                if m.len() >= REFUSALS_MAX {
+                    m.clear();
+                }
+            }
+            m.insert(key, Instant::now());
+        }
+    }
+}
+
 /// Authorizes `endpoint` for the request's credentials.
 pub(crate) async fn authorize(
     reg: &Registry,
@@ -147,20 +262,7 @@ pub(crate) async fn authorize(
                 (Some(_), None) => false,
             };
             if !ok {
-                // A token that names the repository but not the action gets 403 (the client
-                // may still fetch a broader token with the challenge; oras-py only does so on
-                // a 403); one that does not name it at all gets the spec's 401.
-                let names_repo = target.is_some_and(|n| {
-                    claims
-                        .access
-                        .iter()
-                        .any(|s| s.kind == "repository" && s.name == n.as_str())
-                });
-                let status = if names_repo {
-                    StatusCode::FORBIDDEN
-                } else {
-                    StatusCode::UNAUTHORIZED
-                };
+                let status = refusal_status(reg, &t, &claims, endpoint, q).await?;
                 return Err(OciError::new(
                     ErrorCode::Denied,
                     "requested access to the resource is denied",
@@ -189,15 +291,7 @@ pub(crate) async fn authorize(
                 .grant(&principal, &needed(endpoint, q))
                 .await
                 .map_err(auth_err)?;
-            let ok = match (action, target) {
-                (None, _) => true,
-                (Some(Action::Catalog), _) => !matches!(principal, Principal::Anonymous),
-                (Some(a), Some(name)) => granted
-                    .iter()
-                    .any(|s| s.allows("repository", name.as_str(), a.as_str())),
-                (Some(_), None) => false,
-            };
-            if !ok {
+            if !permits(&principal, &granted, action, target) {
                 return Err(OciError::new(
                     ErrorCode::Denied,
                     "requested access to the resource is denied",

@@ -70,6 +70,7 @@ pub struct Registry {
     pub config: Arc<RegistryConfig>,
     pub auth: Auth,
     pub(crate) sessions: Arc<Sessions>,
+    pub(crate) refusals: Arc<guard::Refusals>,
 }
 
 impl Registry {
@@ -80,6 +81,7 @@ impl Registry {
             config: Arc::new(config),
             auth,
             sessions: Arc::new(Sessions::default()),
+            refusals: Arc::new(guard::Refusals::default()),
         }
     }
 }

@@ -9,6 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{RequestBuilder, Response};
 use serde_json::{json, Value};
 
+use crate::api::code;
 use crate::BIN;
 
 /// A server and an anonymous client; requests add credentials explicitly.
@@ -543,17 +544,57 @@ async fn forged_and_misused_tokens_are_refused() {
         .await;
     assert_eq!(r.status(), 401, "tampered access claim");
 
-    // A token for one repository is no good on another, nor for another action.
+    // A token for one repository is no good on another, nor for another action. Where a
+    // fresh token could carry the action (bob may delete in his own org), the answer is 401
+    // insufficient_scope with the scope to ask for; where bob may never have it (another
+    // org's private repository), 403 DENIED.
     let r = s
         .v2("GET", "/v2/other/app/manifests/v1", &Cred::Bearer(&good))
         .await;
+    assert_eq!(r.status(), 403);
+    assert_eq!(code(r).await, "DENIED");
+    let r = s
+        .v2("DELETE", "/v2/bob/app/manifests/v1", &Cred::Bearer(&good))
+        .await;
     assert_eq!(r.status(), 401);
     assert!(header(&r, "www-authenticate").contains("error=\"insufficient_scope\""));
+    assert!(header(&r, "www-authenticate").contains("scope=\"repository:bob/app:delete\""));
+    // The same token back for the same need: 403, so a client that retries with the token it
+    // holds (oras-py) asks for a new one instead of looping.
     let r = s
         .v2("DELETE", "/v2/bob/app/manifests/v1", &Cred::Bearer(&good))
         .await;
     assert_eq!(r.status(), 403);
-    assert!(header(&r, "www-authenticate").contains("scope=\"repository:bob/app:delete\""));
+    assert!(header(&r, "www-authenticate").contains("error=\"insufficient_scope\""));
+
+    // A token cached from a pull, reused for a push (what containerd does): 401 naming
+    // pull,push; the token the challenge asks for opens the push.
+    let r = s
+        .v2("POST", "/v2/bob/app/blobs/uploads/", &Cred::Bearer(&good))
+        .await;
+    assert_eq!(r.status(), 401);
+    let www = header(&r, "www-authenticate");
+    assert!(www.contains("error=\"insufficient_scope\""), "{www}");
+    let wanted = www
+        .split("scope=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert_eq!(wanted, "repository:bob/app:pull,push");
+    let wider = s.bearer(&bob, &wanted).await;
+    let r = s
+        .v2("POST", "/v2/bob/app/blobs/uploads/", &Cred::Bearer(&wider))
+        .await;
+    assert_eq!(r.status(), 202);
+    // An anonymous token is told to authenticate (401), never refused outright.
+    let (st, body) = s.token(&Cred::None, "scope=repository:bob/app:pull").await;
+    assert_eq!(st, 200);
+    let anon = body["token"].as_str().unwrap().to_owned();
+    let r = s
+        .v2("GET", "/v2/bob/app/manifests/v1", &Cred::Bearer(&anon))
+        .await;
+    assert_eq!(r.status(), 401);
 
     // A cross-org mount without pull rights on the source mounts nothing: the client gets an
     // ordinary upload session (202), and the blob stays out of bob's repository.

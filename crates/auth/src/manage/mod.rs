@@ -28,3 +28,6 @@ impl Auth {
             .await;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,37 +4,45 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use berth_auth::Auth;
 use berth_edge::caller;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
+use crate::model::{self, Group};
 use crate::ApiResult;
 
-#[derive(Deserialize)]
+/// A new group.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewGroupBody {
+pub struct NewGroup {
+    /// 1 to 256 characters, without `/` or control characters.
     name: String,
 }
 
+/// Create a local group (system admins); groups can be org members.
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = NewGroup,
+    responses((status = 201, description = "Created", body = Group)))]
 pub async fn create_group(
     req: HttpRequest,
     auth: web::Data<Auth>,
-    body: web::Json<NewGroupBody>,
+    body: web::Json<NewGroup>,
 ) -> ApiResult {
     let c = caller(&auth, &req).await?;
     let g = auth.create_group(&c, &body.name).await?;
-    Ok(HttpResponse::Created().json(json!({"name": g.name, "members": []})))
+    Ok(HttpResponse::Created().json(Group::from(&(g, Vec::new()))))
 }
 
+/// List groups with their members (system admins).
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
+    responses((status = 200, description = "Every group", body = Vec<Group>)))]
 pub async fn list_groups(req: HttpRequest, auth: web::Data<Auth>) -> ApiResult {
     let c = caller(&auth, &req).await?;
     let groups = auth.list_groups(&c).await?;
-    Ok(HttpResponse::Ok().json(
-        groups
-            .iter()
-            .map(|(g, m)| json!({"name": g.name, "external_dn": g.external_dn, "members": m}))
-            .collect::<Vec<_>>(),
-    ))
+    Ok(HttpResponse::Ok().json(model::all::<_, Group>(&groups)))
 }
 
+/// Add a user to a group (system admins).
+#[utoipa::path(put, path = "/api/v1/groups/{name}/members/{user}", tag = "groups",
+    params(("name" = String, Path, description = "group"), ("user" = String, Path, description = "user name")),
+    responses((status = 204, description = "Added")))]
 pub async fn put_group_member(
     req: HttpRequest,
     auth: web::Data<Auth>,
@@ -46,6 +54,10 @@ pub async fn put_group_member(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Remove a user from a group (system admins).
+#[utoipa::path(delete, path = "/api/v1/groups/{name}/members/{user}", tag = "groups",
+    params(("name" = String, Path, description = "group"), ("user" = String, Path, description = "user name")),
+    responses((status = 204, description = "Removed")))]
 pub async fn delete_group_member(
     req: HttpRequest,
     auth: web::Data<Auth>,

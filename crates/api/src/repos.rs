@@ -8,8 +8,10 @@ use berth_auth::Auth;
 use berth_core::{Digest, RepoName};
 use berth_edge::{caller, Failure, Page};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-use crate::{json, ApiError, ApiResult};
+use crate::model::{self, ManifestSummary, Repository, Tag};
+use crate::{ApiError, ApiResult};
 
 /// What a `/repositories/…` path names: `<name>`, `<name>/-/tags[/<tag>]` or
 /// `<name>/-/manifests[/<digest>]` (`-` cannot be a name component, so this is unambiguous).
@@ -44,6 +46,13 @@ fn repo_path(tail: &str) -> Result<RepoPath, ApiError> {
     }
 }
 
+/// The org's repositories.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/repositories", tag = "repositories",
+    security((), ("basic" = []), ("bearer" = [])),
+    params(("org" = String, Path, description = "organization"),
+           ("last" = Option<String>, Query, description = "the last name of the previous page"),
+           ("n" = Option<i64>, Query, description = "page size, 1 to 1000 (100)")),
+    responses((status = 200, description = "Repositories in name order", body = Vec<Repository>)))]
 pub async fn org_repositories(
     req: HttpRequest,
     auth: web::Data<Auth>,
@@ -52,9 +61,16 @@ pub async fn org_repositories(
 ) -> ApiResult {
     let c = caller(&auth, &req).await?;
     let repos = auth.repositories(&c, &org, q.after(), q.limit()).await?;
-    Ok(HttpResponse::Ok().json(repos.iter().map(json::repo).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(model::all::<_, Repository>(&repos)))
 }
 
+/// A repository: description, counts, size. (The same route serves `…/-/tags` and
+/// `…/-/manifests`, documented below.)
+#[utoipa::path(get, path = "/api/v1/repositories/{org}/{repo}", tag = "repositories",
+    security((), ("basic" = []), ("bearer" = [])),
+    params(("org" = String, Path, description = "organization"),
+           ("repo" = String, Path, description = "the repository's path inside the org (may hold /)")),
+    responses((status = 200, description = "The repository", body = Repository)))]
 pub async fn repo_get(
     req: HttpRequest,
     auth: web::Data<Auth>,
@@ -65,15 +81,15 @@ pub async fn repo_get(
     match path {
         RepoPath::Repo(name) => {
             let repo = auth.repository(&c, &name).await?;
-            Ok(HttpResponse::Ok().json(json::repo(&repo)))
+            Ok(HttpResponse::Ok().json(Repository::from(&repo)))
         }
         RepoPath::Tags(name, None) => {
             let tags = auth.repository_tags(&c, &name).await?;
-            Ok(HttpResponse::Ok().json(tags.iter().map(json::tag).collect::<Vec<_>>()))
+            Ok(HttpResponse::Ok().json(model::all::<_, Tag>(&tags)))
         }
         RepoPath::Manifests(name, None) => {
             let ms = auth.repository_manifests(&c, &name).await?;
-            Ok(HttpResponse::Ok().json(ms.iter().map(json::manifest).collect::<Vec<_>>()))
+            Ok(HttpResponse::Ok().json(model::all::<_, ManifestSummary>(&ms)))
         }
         _ => Err(ApiError(Failure::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -83,17 +99,25 @@ pub async fn repo_get(
     }
 }
 
-#[derive(Deserialize)]
+/// Changes to a repository; absent fields stay.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RepoPatchBody {
+pub struct RepositoryPatch {
+    /// At most 64 KiB.
     description: Option<String>,
 }
 
+/// Change a repository's description (maintainer and up).
+#[utoipa::path(patch, path = "/api/v1/repositories/{org}/{repo}", tag = "repositories",
+    request_body = RepositoryPatch,
+    params(("org" = String, Path, description = "organization"),
+           ("repo" = String, Path, description = "the repository's path inside the org")),
+    responses((status = 200, description = "The changed repository", body = Repository)))]
 pub async fn repo_patch(
     req: HttpRequest,
     auth: web::Data<Auth>,
     tail: web::Path<String>,
-    body: web::Json<RepoPatchBody>,
+    body: web::Json<RepositoryPatch>,
 ) -> ApiResult {
     let RepoPath::Repo(name) = repo_path(&tail)? else {
         return Err(ApiError::not_found("no such endpoint"));
@@ -102,9 +126,15 @@ pub async fn repo_patch(
     let repo = auth
         .describe_repository(&c, &name, body.description.as_deref())
         .await?;
-    Ok(HttpResponse::Ok().json(json::repo(&repo)))
+    Ok(HttpResponse::Ok().json(Repository::from(&repo)))
 }
 
+/// Delete a repository with its tags and manifests (maintainer and up); blobs are reclaimed
+/// by garbage collection. (The same route deletes a tag or a manifest, documented below.)
+#[utoipa::path(delete, path = "/api/v1/repositories/{org}/{repo}", tag = "repositories",
+    params(("org" = String, Path, description = "organization"),
+           ("repo" = String, Path, description = "the repository's path inside the org")),
+    responses((status = 204, description = "Deleted")))]
 pub async fn repo_delete(
     req: HttpRequest,
     auth: web::Data<Auth>,
@@ -122,4 +152,46 @@ pub async fn repo_delete(
     let c = caller(&auth, &req).await?;
     auth.delete_repository_item(&c, &name, &item).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The sub-resources the catch-all routes above serve, for the OpenAPI document: each of these
+/// is answered by [`repo_get`] or [`repo_delete`].
+pub mod sub {
+    use crate::model::{ManifestSummary, Tag};
+
+    /// The repository's tags with their manifests.
+    #[utoipa::path(get, path = "/api/v1/repositories/{org}/{repo}/-/tags", tag = "repositories",
+        security((), ("basic" = []), ("bearer" = [])),
+        params(("org" = String, Path, description = "organization"),
+               ("repo" = String, Path, description = "the repository's path inside the org")),
+        responses((status = 200, description = "Tags", body = Vec<Tag>)))]
+    #[allow(dead_code)]
+    pub fn tags() {}
+
+    /// Delete a tag (the manifest stays).
+    #[utoipa::path(delete, path = "/api/v1/repositories/{org}/{repo}/-/tags/{tag}", tag = "repositories",
+        params(("org" = String, Path, description = "organization"),
+               ("repo" = String, Path, description = "the repository's path inside the org"),
+               ("tag" = String, Path, description = "tag")),
+        responses((status = 204, description = "Deleted")))]
+    #[allow(dead_code)]
+    pub fn delete_tag() {}
+
+    /// The repository's manifests, newest first, with their tags.
+    #[utoipa::path(get, path = "/api/v1/repositories/{org}/{repo}/-/manifests", tag = "repositories",
+        security((), ("basic" = []), ("bearer" = [])),
+        params(("org" = String, Path, description = "organization"),
+               ("repo" = String, Path, description = "the repository's path inside the org")),
+        responses((status = 200, description = "Manifests", body = Vec<ManifestSummary>)))]
+    #[allow(dead_code)]
+    pub fn manifests() {}
+
+    /// Delete a manifest and its tags.
+    #[utoipa::path(delete, path = "/api/v1/repositories/{org}/{repo}/-/manifests/{digest}", tag = "repositories",
+        params(("org" = String, Path, description = "organization"),
+               ("repo" = String, Path, description = "the repository's path inside the org"),
+               ("digest" = String, Path, description = "e.g. sha256:…")),
+        responses((status = 204, description = "Deleted")))]
+    #[allow(dead_code)]
+    pub fn delete_manifest() {}
 }

@@ -7,27 +7,37 @@ use berth_auth::{now_ms, Auth};
 use berth_core::RobotRule;
 use berth_edge::{caller, parse_rfc3339};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
-use crate::{json, ApiError, ApiResult};
+use crate::model::{self, Robot, RobotRuleDoc};
+use crate::{ApiError, ApiResult};
 
-#[derive(Deserialize)]
+/// A new robot account.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewRobotBody {
+pub struct NewRobot {
+    /// The part after `<org>+`.
     name: String,
     description: Option<String>,
+    /// At least one rule, each with at least one action.
+    #[schema(value_type = Vec<RobotRuleDoc>)]
     permissions: Vec<RobotRule>,
     /// Days until expiry; absent or 0: never.
     expires_in_days: Option<u32>,
     /// Absolute expiry, RFC 3339 (wins over `expires_in_days`).
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
+/// Create a robot account (org admin, maintainer). The secret is in this answer only.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/robots", tag = "robots", request_body = NewRobot,
+    params(("org" = String, Path, description = "organization")),
+    responses((status = 201, description = "Created, with its secret", body = Robot)))]
 pub async fn create_robot(
     req: HttpRequest,
     auth: web::Data<Auth>,
     org: web::Path<String>,
-    body: web::Json<NewRobotBody>,
+    body: web::Json<NewRobot>,
 ) -> ApiResult {
     let c = caller(&auth, &req).await?;
     let b = body.into_inner();
@@ -48,11 +58,15 @@ pub async fn create_robot(
         expires_at,
     };
     let created = auth.create_robot(&c, &org, &spec).await?;
-    let mut v = json::robot(&created.robot);
-    v["secret"] = json!(created.secret);
+    let mut v = Robot::from(&created.robot);
+    v.secret = Some(created.secret);
     Ok(HttpResponse::Created().json(v))
 }
 
+/// List robot accounts.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/robots", tag = "robots",
+    params(("org" = String, Path, description = "organization")),
+    responses((status = 200, description = "The org's robots", body = Vec<Robot>)))]
 pub async fn list_robots(
     req: HttpRequest,
     auth: web::Data<Auth>,
@@ -60,9 +74,14 @@ pub async fn list_robots(
 ) -> ApiResult {
     let c = caller(&auth, &req).await?;
     let robots = auth.list_robots(&c, &org).await?;
-    Ok(HttpResponse::Ok().json(robots.iter().map(json::robot).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(model::all::<_, Robot>(&robots)))
 }
 
+/// Revoke a robot account (org admin, maintainer).
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/robots/{name}", tag = "robots",
+    params(("org" = String, Path, description = "organization"),
+           ("name" = String, Path, description = "robot name, with or without <org>+")),
+    responses((status = 204, description = "Revoked")))]
 pub async fn delete_robot(
     req: HttpRequest,
     auth: web::Data<Auth>,

@@ -704,7 +704,7 @@ async fn management_api_users_orgs_members_robots_and_audit() {
             .json()
             .await
             .unwrap();
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/orgs/{org}/robots"]["post"].is_object());
 
     // Users: create, list, get, validation errors, conflicts.

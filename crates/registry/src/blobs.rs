@@ -1,4 +1,6 @@
-//! Blob reads and deletes.
+//! `/v2` blob reads and deletes. Whether a blob is linked here, and deleting its link, are
+//! use-cases of [`crate::service`]; this module shapes the bytes: redirects, `Range`, `HEAD`,
+//! `sendfile` or a stream.
 
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
@@ -21,17 +23,7 @@ pub async fn get(
 ) -> Result<HttpResponse, OciError> {
     let digest = Digest::parse(digest)?;
     let digest_s = digest.to_string();
-    let size = reg
-        .meta
-        .blob_in_repo(name.as_str(), &digest_s)
-        .await?
-        .ok_or_else(|| {
-            OciError::new(
-                ErrorCode::BlobUnknown,
-                format!("blob {digest_s} is not in {name}"),
-            )
-        })?;
-    let size = size.max(0) as u64;
+    let size = reg.service.blob_size(name, &digest).await?;
     if !head {
         // With S3 redirects on, the client fetches the bytes from the store itself (a
         // presigned, short-lived URL); the access check above still happened here.
@@ -88,25 +80,9 @@ pub async fn delete(
     name: &RepoName,
     digest: &str,
 ) -> Result<HttpResponse, OciError> {
-    if !reg.config.delete_enabled {
-        return Err(deletes_disabled());
-    }
-    let digest = Digest::parse(digest)?.to_string();
-    if reg.meta.unlink_blob(name.as_str(), &digest).await? {
-        Ok(HttpResponse::Accepted().finish())
-    } else {
-        Err(OciError::new(
-            ErrorCode::BlobUnknown,
-            format!("blob {digest} is not in {name}"),
-        ))
-    }
-}
-
-pub(crate) fn deletes_disabled() -> OciError {
-    OciError::new(
-        ErrorCode::Unsupported,
-        "deletes are disabled on this registry",
-    )
-    .status(StatusCode::METHOD_NOT_ALLOWED)
-    .header("allow", "GET, HEAD")
+    // Disabled deletes answer 405 whatever the digest looks like.
+    reg.service.deletes_allowed()?;
+    let digest = Digest::parse(digest)?;
+    reg.service.delete_blob(name, &digest).await?;
+    Ok(HttpResponse::Accepted().finish())
 }

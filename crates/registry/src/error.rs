@@ -9,6 +9,8 @@ use berth_storage::StorageError;
 use serde_json::{json, Value};
 
 use crate::endpoint::RouteError;
+use crate::http::upload_range;
+use crate::service::Error as ServiceError;
 
 /// One OCI error response.
 #[derive(Debug)]
@@ -143,6 +145,100 @@ impl From<StorageError> for OciError {
                 OciError::internal(&"blob recorded in metadata is missing from storage")
             }
             StorageError::Io(_) => OciError::unavailable(&e),
+        }
+    }
+}
+
+/// The one map from a registry use-case's failure to its OCI answer.
+impl From<ServiceError> for OciError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as E;
+        match e {
+            E::RepoUnknown { repo } => OciError::new(
+                ErrorCode::NameUnknown,
+                format!("repository {repo} is not known"),
+            ),
+            E::ManifestUnknown { repo, reference } => OciError::new(
+                ErrorCode::ManifestUnknown,
+                format!("manifest {reference} is not in {repo}"),
+            ),
+            E::NotAcceptable { media_type } => OciError::new(
+                ErrorCode::ManifestUnknown,
+                format!(
+                    "the manifest is {media_type}, which the request's Accept header does not allow"
+                ),
+            ),
+            E::BlobUnknown { repo, digest } => OciError::new(
+                ErrorCode::BlobUnknown,
+                format!("blob {digest} is not in {repo}"),
+            ),
+            E::UploadUnknown { id } => OciError::new(
+                ErrorCode::BlobUploadUnknown,
+                format!("upload {id} is unknown or has expired"),
+            ),
+            E::UploadBusy { id } => OciError::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("upload {id} is busy with another request"),
+            )
+            .status(StatusCode::CONFLICT),
+            E::UploadMoved => OciError::new(
+                ErrorCode::BlobUploadInvalid,
+                "upload was modified concurrently",
+            )
+            .status(StatusCode::CONFLICT),
+            // 416 with the session's real range, so the client can resume from there.
+            E::OutOfOrder {
+                repo,
+                id,
+                size,
+                start,
+            } => OciError::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("chunk starts at {start}, but the upload holds {size} bytes"),
+            )
+            .status(StatusCode::RANGE_NOT_SATISFIABLE)
+            .header("location", format!("/v2/{repo}/blobs/uploads/{id}"))
+            .header("range", upload_range(size as i64))
+            .header("docker-upload-uuid", &id),
+            E::DigestMismatch { computed, expected } => {
+                OciError::digest_invalid(format!("content digest is {computed}, not {expected}"))
+            }
+            E::ManifestDigestMismatch { computed, expected } => {
+                OciError::digest_invalid(format!("manifest digest is {computed}, not {expected}"))
+            }
+            E::ManifestInvalid(m) => OciError::new(ErrorCode::ManifestInvalid, m),
+            E::ManifestTooLarge { max } => OciError::new(
+                ErrorCode::SizeInvalid,
+                format!("manifest is larger than the {max}-byte limit"),
+            )
+            .status(StatusCode::PAYLOAD_TOO_LARGE),
+            E::ReferencesMissing { repo, digests } => {
+                let entry = |d: &String| {
+                    (
+                        ErrorCode::ManifestBlobUnknown,
+                        format!("{d} is not in {repo}"),
+                        Some(json!({"digest": d})),
+                    )
+                };
+                let mut entries = digests.iter().map(entry);
+                let Some((code, message, detail)) = entries.next() else {
+                    return OciError::internal(&"missing references reported without a digest");
+                };
+                let mut e = OciError::new(code, message);
+                e.detail = detail;
+                e.more = entries.collect();
+                e
+            }
+            E::DeletesDisabled => OciError::new(
+                ErrorCode::Unsupported,
+                "deletes are disabled on this registry",
+            )
+            .status(StatusCode::METHOD_NOT_ALLOWED)
+            .header("allow", "GET, HEAD"),
+            E::Name(e) => e.into(),
+            E::Corrupt(cause) => OciError::internal(&cause),
+            E::Meta(e) => e.into(),
+            E::Storage(e) => e.into(),
         }
     }
 }

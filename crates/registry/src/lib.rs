@@ -1,10 +1,15 @@
 //! berth-registry: the OCI distribution API.
 //!
-//! One handler receives every `/v2/…` request, parses it into an [`Endpoint`] and calls the
-//! module of its resource: `blobs`, `uploads`, `manifests`, `listing` (tags, catalog) and
-//! `referrers`. Handlers stay thin: read the request, call the metadata store and the
-//! blob store, shape the response; every failure is an [`OciError`]. Routes call services,
-//! services call the stores, never backwards.
+//! Two floors in one crate. [`service`] holds the registry's use-cases as request-free
+//! functions (ingest a stream against a digest, upload sessions, manifests, deletes), for the
+//! `/v2` edge, the management API and background jobs alike; it knows no actix.
+//!
+//! The edge: one handler receives every `/v2/…` request, parses it into an [`Endpoint`],
+//! authorizes it (`guard`) and calls the module of its resource: `blobs`, `uploads`,
+//! `manifests`, `listing` (tags, catalog) and `referrers`. Handlers stay thin: read the
+//! request, call one service function, shape the response; every failure is an [`OciError`]
+//! (a service [`service::Error`] becomes one in `error`). Routes call services, services call
+//! the stores, never backwards.
 //!
 //! Depends on `berth-core`, `berth-meta`, `berth-storage`, `berth-auth` (the access decision),
 //! `berth-edge` and actix-web; never on another edge.
@@ -20,7 +25,7 @@ mod manifests;
 mod referrers;
 #[cfg(target_os = "linux")]
 pub mod sendfile;
-mod sessions;
+pub mod service;
 mod uploads;
 
 use std::sync::Arc;
@@ -33,7 +38,7 @@ use berth_storage::BlobStore;
 
 pub use endpoint::Endpoint;
 pub use error::OciError;
-use sessions::Sessions;
+pub use service::Service;
 
 /// Settings of the distribution API.
 #[derive(Debug, Clone)]
@@ -69,18 +74,21 @@ pub struct Registry {
     pub store: BlobStore,
     pub config: Arc<RegistryConfig>,
     pub auth: Auth,
-    pub(crate) sessions: Arc<Sessions>,
+    /// The use-cases over the same `meta`, `store` and `config`.
+    pub service: Service,
     pub(crate) refusals: Arc<guard::Refusals>,
 }
 
 impl Registry {
     pub fn new(meta: Meta, store: BlobStore, config: RegistryConfig, auth: Auth) -> Self {
+        let config = Arc::new(config);
+        let service = Service::new(meta.clone(), store.clone(), config.clone());
         Registry {
             meta,
             store,
-            config: Arc::new(config),
+            config,
             auth,
-            sessions: Arc::new(Sessions::default()),
+            service,
             refusals: Arc::new(guard::Refusals::default()),
         }
     }

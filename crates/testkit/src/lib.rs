@@ -8,6 +8,7 @@
 // Test support only: a failed setup step should stop the test with its message.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod app;
 pub mod clients;
 pub mod nginx;
 pub mod oci;
@@ -15,6 +16,8 @@ pub mod pg;
 pub mod pgserver;
 pub mod s3;
 pub mod tools;
+
+pub use app::{claims, code, Actor, TestApp};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

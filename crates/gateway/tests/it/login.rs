@@ -8,9 +8,10 @@ use std::process::{Command, Output, Stdio};
 use berth_testkit::clients::{oras_python, Podman, Skopeo};
 use berth_testkit::oci::Layout;
 use berth_testkit::tools::{require, run, run_ok};
+use berth_testkit::TestApp;
 use serde_json::{json, Value};
 
-use crate::auth::Site;
+use crate::BIN;
 
 /// Runs `c` with `input` on stdin (passwords never go on a command line).
 fn with_stdin(c: &mut Command, input: &str) -> Output {
@@ -38,30 +39,28 @@ fn text(o: &Output) -> String {
 }
 
 /// A user `dora` (developer of org `shop`) and a robot `shop+ci` that may push and pull.
-async fn shop(s: &Site) -> String {
-    s.create_user("dora", "dora-password").await;
-    s.api_ok("POST", "/orgs", Some(json!({"name": "shop"})))
+async fn shop(app: &TestApp) -> String {
+    let admin = app.admin();
+    app.user("dora").await;
+    admin
+        .api_ok("POST", "/orgs", Some(json!({"name": "shop"})))
         .await;
-    s.api_ok(
-        "PUT",
-        "/orgs/shop/members/user/dora",
-        Some(json!({"role": "developer"})),
-    )
-    .await;
-    let r = s
-        .api_ok(
-            "POST",
-            "/orgs/shop/robots",
-            Some(json!({"name": "ci", "permissions": [{"repositories": "*", "actions": ["pull", "push"]}]})),
+    admin.member("shop", "user", "dora", "developer").await;
+    let robot = app
+        .robot(
+            "shop",
+            "ci",
+            json!([{"repositories": "*", "actions": ["pull", "push"]}]),
         )
         .await;
-    r["secret"].as_str().unwrap().to_owned()
+    robot.login().1.to_owned()
 }
 
 #[tokio::test]
 async fn docker_login_push_pull_logout_as_user_and_robot() {
-    let s = Site::start(&[]);
-    let robot_secret = shop(&s).await;
+    let app = TestApp::start(BIN);
+    let admin = app.admin();
+    let robot_secret = shop(&app).await;
     let tmp = tempfile::Builder::new()
         .prefix("berth-login-")
         .tempdir()
@@ -74,7 +73,7 @@ async fn docker_login_push_pull_logout_as_user_and_robot() {
         c.env("DOCKER_CONFIG", &config);
         c
     };
-    let host = s.b.addr.clone();
+    let host = app.b.addr.clone();
 
     // A wrong password is refused.
     let out = with_stdin(
@@ -141,7 +140,7 @@ async fn docker_login_push_pull_logout_as_user_and_robot() {
     );
 
     // The audit log saw dora log in and push.
-    let log = s.api_ok("GET", "/audit-log?org=shop", None).await;
+    let log = admin.api_ok("GET", "/audit-log?org=shop", None).await;
     assert!(
         log.as_array()
             .unwrap()
@@ -223,13 +222,13 @@ impl Drop for Cleanup {
 
 #[tokio::test]
 async fn podman_skopeo_and_oras_log_in_and_refuse_wrong_passwords() {
-    let s = Site::start(&[]);
-    shop(&s).await;
+    let app = TestApp::start(BIN);
+    shop(&app).await;
     let tmp = tempfile::Builder::new()
         .prefix("berth-login-")
         .tempdir()
         .unwrap();
-    let host = s.b.addr.clone();
+    let host = app.b.addr.clone();
     // A real image (a tar layer), pushed by the system admin.
     let src = tmp.path().join("src");
     let mut l = Layout::new(&src);

@@ -4,13 +4,21 @@
 // Helpers shared by the tests abort the test on a failed step, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod api;
-mod auth;
+mod blobs;
 mod buildah;
 mod clients;
 mod crash;
+mod deletes;
 mod inproc;
+mod listing;
 mod login;
+mod management;
+mod manifests;
 mod matrix;
+mod repositories_api;
+mod server;
+mod throttling;
+mod tokens;
+mod uploads;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

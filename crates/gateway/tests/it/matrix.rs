@@ -4,8 +4,9 @@
 
 use serde_json::json;
 
-use crate::auth::{Cred, Site};
-use berth_testkit::sha256;
+use berth_testkit::{sha256, Actor, TestApp};
+
+use crate::BIN;
 
 const PASSWORD: &str = "matrix-password";
 
@@ -130,7 +131,8 @@ fn next() -> u32 {
 }
 
 struct Fixture {
-    robot_secrets: std::collections::HashMap<&'static str, String>,
+    /// The robots of both orgs, by their login (`org+name`).
+    robots: std::collections::HashMap<String, Actor>,
 }
 
 fn user_of(who: Who) -> Option<&'static str> {
@@ -156,20 +158,16 @@ fn robot_of(who: Who) -> Option<&'static str> {
     })
 }
 
-async fn setup(s: &Site) -> Fixture {
+async fn setup(app: &TestApp) -> Fixture {
+    let admin = app.admin();
     for who in EVERYONE {
         if let Some(u) = user_of(who) {
-            s.create_user(u, PASSWORD).await;
+            app.user_with_password(u, PASSWORD).await;
         }
     }
-    let mut robot_secrets = std::collections::HashMap::new();
+    let mut robots = std::collections::HashMap::new();
     for (org, public) in [("pubo", true), ("privo", false)] {
-        s.api_ok(
-            "POST",
-            "/orgs",
-            Some(json!({"name": org, "public": public})),
-        )
-        .await;
+        admin.org(org, public).await;
         for (who, role) in [
             (Who::Admin, "admin"),
             (Who::Maintainer, "maintainer"),
@@ -179,12 +177,7 @@ async fn setup(s: &Site) -> Fixture {
             (Who::Disabled, "developer"),
         ] {
             let u = user_of(who).unwrap();
-            s.api_ok(
-                "PUT",
-                &format!("/orgs/{org}/members/user/{u}"),
-                Some(json!({"role": role})),
-            )
-            .await;
+            admin.member(org, "user", u, role).await;
         }
         for (who, action) in [
             (Who::RobotPull, "pull"),
@@ -198,85 +191,61 @@ async fn setup(s: &Site) -> Fixture {
             if who == Who::RobotExpired {
                 body["expires_at"] = json!("1970-01-01T00:00:01Z");
             }
-            let r = s
-                .api_ok("POST", &format!("/orgs/{org}/robots"), Some(body))
-                .await;
-            robot_secrets.insert(
-                if org == "pubo" {
-                    pub_key(name)
-                } else {
-                    priv_key(name)
-                },
-                r["secret"].as_str().unwrap().to_owned(),
-            );
+            let robot = app.robot_from(org, body).await;
+            robots.insert(format!("{org}+{name}"), robot);
         }
-        s.seed_image(&format!("{org}/app"), "v1").await;
+        admin.seed_image(&format!("{org}/app"), "v1").await;
     }
-    s.api_ok(
-        "PATCH",
-        "/users/m-disabled",
-        Some(json!({"disabled": true})),
-    )
-    .await;
-    Fixture { robot_secrets }
+    admin
+        .api_ok(
+            "PATCH",
+            "/users/m-disabled",
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    Fixture { robots }
 }
 
-fn pub_key(name: &str) -> &'static str {
-    match name {
-        "r-pull" => "pubo+r-pull",
-        "r-push" => "pubo+r-push",
-        "r-delete" => "pubo+r-delete",
-        _ => "pubo+r-expired",
-    }
-}
-
-fn priv_key(name: &str) -> &'static str {
-    match name {
-        "r-pull" => "privo+r-pull",
-        "r-push" => "privo+r-push",
-        "r-delete" => "privo+r-delete",
-        _ => "privo+r-expired",
-    }
-}
-
-/// The caller's credentials for `org` (robots are the org's own).
-fn cred<'a>(f: &'a Fixture, who: Who, org: &str) -> Cred<'a> {
+/// The caller for `org` (robots are the org's own).
+fn actor(app: &TestApp, f: &Fixture, who: Who, org: &str) -> Actor {
     if who == Who::SysAdmin {
-        return Cred::Basic(berth_testkit::ADMIN_USER, berth_testkit::ADMIN_PASSWORD);
+        return app.admin();
     }
     if let Some(u) = user_of(who) {
-        return Cred::Basic(u, PASSWORD);
+        return app.basic(u, PASSWORD);
     }
     if let Some(r) = robot_of(who) {
-        let key = if org == "pubo" {
-            pub_key(r)
-        } else {
-            priv_key(r)
-        };
-        return Cred::Basic(key, &f.robot_secrets[key]);
+        return f.robots[&format!("{org}+{r}")].clone();
     }
-    Cred::None
+    app.anonymous()
 }
 
 /// Tries `act` on `org` the way a client does: a token from the token service for the scopes
 /// the request needs (anonymous callers get an anonymous token), then the request with it;
 /// management calls use the credentials directly. Returns whether it was allowed.
-async fn attempt(s: &Site, f: &Fixture, who: Who, act: Act, org: &str) -> Result<bool, String> {
-    let c = cred(f, who, org);
+async fn attempt(
+    app: &TestApp,
+    f: &Fixture,
+    who: Who,
+    act: Act,
+    org: &str,
+) -> Result<bool, String> {
+    let c = actor(app, f, who, org);
+    let anon = app.anonymous();
     let repo = format!("{org}/app");
     let v2 = |scope: String, method: &'static str, path: String| {
-        let c = &c;
+        let (c, anon) = (&c, &anon);
         async move {
-            let (st, body) = s.token(c, &format!("scope={scope}")).await;
+            let (st, body) = c.token(&format!("scope={scope}")).await;
             if st == 401 {
                 // Disabled users and expired robots get no token at all.
-                return Ok::<_, String>(s.v2(method, &path, &Cred::None).await);
+                return Ok::<_, String>(anon.v2(method, &path).await);
             }
             if st != 200 {
                 return Err(format!("token endpoint answered {st}: {body}"));
             }
             let t = body["token"].as_str().unwrap().to_owned();
-            Ok(s.v2(method, &path, &Cred::Bearer(&t)).await)
+            Ok(app.holder(&t).v2(method, &path).await)
         }
     };
     let r = match act {
@@ -307,59 +276,42 @@ async fn attempt(s: &Site, f: &Fixture, who: Who, act: Act, org: &str) -> Result
             .await?
         }
         Act::Catalog => v2("registry:catalog:*".into(), "GET", "/v2/_catalog".into()).await?,
-        Act::GetOrg => s.api("GET", &format!("/orgs/{org}"), None, &c).await,
+        Act::GetOrg => c.api("GET", &format!("/orgs/{org}"), None).await,
         Act::PatchOrg => {
-            s.api(
+            c.api(
                 "PATCH",
                 &format!("/orgs/{org}"),
                 Some(json!({"public": org == "pubo"})),
-                &c,
             )
             .await
         }
-        Act::ListMembers => {
-            s.api("GET", &format!("/orgs/{org}/members"), None, &c)
-                .await
-        }
+        Act::ListMembers => c.api("GET", &format!("/orgs/{org}/members"), None).await,
         Act::SetMember => {
-            s.api(
+            c.api(
                 "PUT",
                 &format!("/orgs/{org}/members/user/m-none"),
                 Some(json!({"role": "guest"})),
-                &c,
             )
             .await
         }
-        Act::ListRobots => s.api("GET", &format!("/orgs/{org}/robots"), None, &c).await,
+        Act::ListRobots => c.api("GET", &format!("/orgs/{org}/robots"), None).await,
         Act::CreateRobot => {
             let name = format!("tmp{}", next());
-            s.api(
-                "POST",
-                &format!("/orgs/{org}/robots"),
-                Some(json!({"name": name, "permissions": [{"repositories": "*", "actions": ["pull"]}]})),
-                &c,
-            )
+            c.api("POST", &format!("/orgs/{org}/robots"), Some(json!({"name": name, "permissions": [{"repositories": "*", "actions": ["pull"]}]})))
             .await
         }
-        Act::OrgAuditLog => {
-            s.api("GET", &format!("/audit-log?org={org}"), None, &c)
-                .await
-        }
-        Act::ListUsers => s.api("GET", "/users", None, &c).await,
+        Act::OrgAuditLog => c.api("GET", &format!("/audit-log?org={org}"), None).await,
+        Act::ListUsers => c.api("GET", "/users", None).await,
         Act::ListRepos => {
-            s.api("GET", &format!("/orgs/{org}/repositories"), None, &c)
+            c.api("GET", &format!("/orgs/{org}/repositories"), None)
                 .await
         }
-        Act::GetRepo => {
-            s.api("GET", &format!("/repositories/{repo}"), None, &c)
-                .await
-        }
+        Act::GetRepo => c.api("GET", &format!("/repositories/{repo}"), None).await,
         Act::PatchRepo => {
-            s.api(
+            c.api(
                 "PATCH",
                 &format!("/repositories/{repo}"),
                 Some(json!({"description": "x"})),
-                &c,
             )
             .await
         }
@@ -367,35 +319,24 @@ async fn attempt(s: &Site, f: &Fixture, who: Who, act: Act, org: &str) -> Result
         // exist (404 with the allowed handler's message), an org that still has a repository
         // (409).
         Act::DeleteTag => {
-            s.api(
-                "DELETE",
-                &format!("/repositories/{repo}/-/tags/none"),
-                None,
-                &c,
-            )
-            .await
-        }
-        Act::DeleteMember => {
-            s.api(
-                "DELETE",
-                &format!("/orgs/{org}/members/user/m-none"),
-                None,
-                &c,
-            )
-            .await
-        }
-        Act::DeleteRobot => {
-            s.api("DELETE", &format!("/orgs/{org}/robots/none"), None, &c)
+            c.api("DELETE", &format!("/repositories/{repo}/-/tags/none"), None)
                 .await
         }
-        Act::DeleteOrg => s.api("DELETE", &format!("/orgs/{org}"), None, &c).await,
+        Act::DeleteMember => {
+            c.api("DELETE", &format!("/orgs/{org}/members/user/m-none"), None)
+                .await
+        }
+        Act::DeleteRobot => {
+            c.api("DELETE", &format!("/orgs/{org}/robots/none"), None)
+                .await
+        }
+        Act::DeleteOrg => c.api("DELETE", &format!("/orgs/{org}"), None).await,
         Act::CreateUser => {
             let name = format!("tmp{}", next());
-            s.api(
+            c.api(
                 "POST",
                 "/users",
                 Some(json!({"name": name, "password": "long-enough"})),
-                &c,
             )
             .await
         }
@@ -420,11 +361,15 @@ async fn attempt(s: &Site, f: &Fixture, who: Who, act: Act, org: &str) -> Result
 async fn every_caller_every_action_public_and_private() {
     // Disabled users and expired robots fail every login: keep the throttle out of the table
     // (it has its own test).
-    let s = Site::start(&[
-        ("BERTH_AUTH__MAX_FAILURES_PER_ACCOUNT", "0"),
-        ("BERTH_AUTH__MAX_FAILURES_PER_SOURCE", "0"),
-    ]);
-    let f = setup(&s).await;
+    let app = TestApp::start_env(
+        BIN,
+        &[
+            ("BERTH_AUTH__MAX_FAILURES_PER_ACCOUNT", "0"),
+            ("BERTH_AUTH__MAX_FAILURES_PER_SOURCE", "0"),
+        ],
+    );
+    let admin = app.admin();
+    let f = setup(&app).await;
     let mut table = String::new();
     let mut wrong = Vec::new();
     for org in ["pubo", "privo"] {
@@ -441,7 +386,7 @@ async fn every_caller_every_action_public_and_private() {
         for who in EVERYONE {
             table.push_str(&format!("{:<14}", format!("{who:?}")));
             for act in ACTS {
-                let got = attempt(&s, &f, who, act, org).await;
+                let got = attempt(&app, &f, who, act, org).await;
                 let want = expected(who, act, public);
                 let cell = match &got {
                     Ok(true) => "allow",
@@ -458,7 +403,8 @@ async fn every_caller_every_action_public_and_private() {
                     wrong.push(format!("{org} {who:?} {act:?}: want {want}, got {got:?}"));
                 }
                 if matches!(act, Act::SetMember) && got == Ok(true) {
-                    s.api_ok("DELETE", &format!("/orgs/{org}/members/user/m-none"), None)
+                    admin
+                        .api_ok("DELETE", &format!("/orgs/{org}/members/user/m-none"), None)
                         .await;
                 }
             }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The crate ladder, checked with `cargo tree` (docs/ARCHITECTURE.md draws it):
 #   - berth-core depends on no I/O crate (async runtime, database, HTTP, cloud);
-#   - the services (core, meta, storage, auth) depend on no actix crate: no HTTP below the edges;
+#   - the services (core, meta, storage, content, auth) depend on no actix crate: no HTTP below
+#     the edges;
 #   - an edge (registry = /v2, api = /api/v1 and the token routes) never depends on another edge
 #     or on the gateway, and the management API reaches the metadata store only through the
 #     services (berth-meta is not among its direct dependencies).
@@ -15,7 +16,7 @@ if deps berth-core | grep -E '^(tokio|sqlx|actix.*|aws.*|reqwest|hyper)$'; then
   echo "layers: berth-core must not depend on an I/O crate (above)" >&2
   fail=1
 fi
-for svc in berth-core berth-meta berth-storage berth-auth; do
+for svc in berth-core berth-meta berth-storage berth-content berth-auth; do
   if deps "$svc" | grep -E '^actix'; then
     echo "layers: $svc is a service and must not depend on actix (above)" >&2
     fail=1

@@ -5,7 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use berth_auth::manage::RepoItem;
 use berth_auth::Auth;
-use berth_core::{Digest, RepoName};
+use berth_content::Service as Content;
+use berth_core::{Digest, RepoName, Tag as TagName};
 use berth_edge::{caller, Failure, Page};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -134,15 +135,20 @@ pub async fn repo_patch(
 #[utoipa::path(delete, path = "/api/v1/repositories/{org}/{repo}", tag = "repositories",
     params(("org" = String, Path, description = "organization"),
            ("repo" = String, Path, description = "the repository's path inside the org")),
-    responses((status = 204, description = "Deleted")))]
+    responses((status = 204, description = "Deleted"),
+                   (status = 405, description = "Deletes are disabled on this registry (`UNSUPPORTED`)", body = crate::model::ErrorBody)))]
 pub async fn repo_delete(
     req: HttpRequest,
     auth: web::Data<Auth>,
+    content: web::Data<Content>,
     tail: web::Path<String>,
 ) -> ApiResult {
     let (name, item) = match repo_path(&tail)? {
         RepoPath::Repo(n) => (n, RepoItem::Repository),
-        RepoPath::Tags(n, Some(t)) => (n, RepoItem::Tag(t)),
+        RepoPath::Tags(n, Some(t)) => {
+            let t = TagName::parse(&t).map_err(|e| ApiError::invalid("tag", e.to_string()))?;
+            (n, RepoItem::Tag(t))
+        }
         RepoPath::Manifests(n, Some(d)) => {
             let d = Digest::parse(&d).map_err(|e| ApiError::invalid("digest", e.to_string()))?;
             (n, RepoItem::Manifest(d))
@@ -150,7 +156,8 @@ pub async fn repo_delete(
         _ => return Err(ApiError::not_found("no such endpoint")),
     };
     let c = caller(&auth, &req).await?;
-    auth.delete_repository_item(&c, &name, &item).await?;
+    auth.delete_repository_item(&c, &content, &name, &item)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -173,7 +180,8 @@ pub mod sub {
         params(("org" = String, Path, description = "organization"),
                ("repo" = String, Path, description = "the repository's path inside the org"),
                ("tag" = String, Path, description = "tag")),
-        responses((status = 204, description = "Deleted")))]
+        responses((status = 204, description = "Deleted"),
+                   (status = 405, description = "Deletes are disabled on this registry (`UNSUPPORTED`)", body = crate::model::ErrorBody)))]
     #[allow(dead_code)]
     pub fn delete_tag() {}
 
@@ -191,7 +199,8 @@ pub mod sub {
         params(("org" = String, Path, description = "organization"),
                ("repo" = String, Path, description = "the repository's path inside the org"),
                ("digest" = String, Path, description = "e.g. sha256:…")),
-        responses((status = 204, description = "Deleted")))]
+        responses((status = 204, description = "Deleted"),
+                   (status = 405, description = "Deletes are disabled on this registry (`UNSUPPORTED`)", body = crate::model::ErrorBody)))]
     #[allow(dead_code)]
     pub fn delete_manifest() {}
 }

@@ -28,6 +28,9 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// The registry is configured not to do this (e.g. deletes are disabled).
+    #[error("{0}")]
+    Disabled(&'static str),
     /// A dependency (`what`) does not answer; `cause` is for the log.
     #[error("the {what} is unavailable")]
     Unavailable { what: &'static str, cause: String },
@@ -57,6 +60,26 @@ impl From<MetaError> for Error {
                 cause: e.to_string(),
             },
             MetaError::Conflict => Error::Conflict("already exists".into()),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<berth_content::Error> for Error {
+    fn from(e: berth_content::Error) -> Self {
+        use berth_content::Error as C;
+        match e {
+            C::RepoUnknown { .. } => Error::NotFound("repository"),
+            C::ManifestUnknown { .. } => Error::NotFound("tag or manifest"),
+            C::BlobUnknown { .. } => Error::NotFound("blob"),
+            C::UploadUnknown { .. } => Error::NotFound("upload"),
+            C::DeletesDisabled => Error::Disabled("deletes are disabled on this registry"),
+            C::Name(n) => Error::invalid("name", n.to_string()),
+            C::Meta(m) => m.into(),
+            C::Storage(berth_storage::StorageError::Io(io)) => Error::Unavailable {
+                what: "blob store",
+                cause: io.to_string(),
+            },
             other => Error::Internal(other.to_string()),
         }
     }

@@ -17,7 +17,7 @@ pub const RETRY_AFTER_UNAVAILABLE_SECS: u64 = 1;
 pub struct Failure {
     pub status: StatusCode,
     /// Stable, machine-readable: `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, `CONFLICT`,
-    /// `INVALID`, `TOOMANYREQUESTS`, `UNAVAILABLE`, `INTERNAL_ERROR`.
+    /// `UNSUPPORTED`, `INVALID`, `TOOMANYREQUESTS`, `UNAVAILABLE`, `INTERNAL_ERROR`.
     pub code: &'static str,
     /// For people; never a cause from inside.
     pub message: String,
@@ -80,6 +80,8 @@ impl From<&Error> for Failure {
             Error::NotFound(_) => Failure::new(StatusCode::NOT_FOUND, "NOT_FOUND", e.to_string()),
             Error::Forbidden => Failure::new(StatusCode::FORBIDDEN, "FORBIDDEN", e.to_string()),
             Error::Conflict(m) => Failure::new(StatusCode::CONFLICT, "CONFLICT", m.clone()),
+            // The code `/v2` answers for the same refusal (OCI `UNSUPPORTED`).
+            Error::Disabled(m) => Failure::new(StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", *m),
             Error::Invalid { field, message } => {
                 let mut f = Failure::new(StatusCode::BAD_REQUEST, "INVALID", message.clone());
                 f.field = Some(field);

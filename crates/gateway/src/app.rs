@@ -30,6 +30,7 @@ pub fn app(
     App::new()
         .app_data(web::Data::new(state.registry.clone()))
         .app_data(web::Data::new(state.auth.clone()))
+        .app_data(web::Data::new(state.registry.service.clone()))
         .configure(berth_registry::configure)
         .configure(berth_api::configure)
         .route("/healthz", web::get().to(healthz))

@@ -114,9 +114,10 @@ pub(crate) fn auth_err(e: AuthError) -> OciError {
         ),
         AuthError::Internal(m) => OciError::internal(&m),
         // Not raised by the calls the guard makes; a failure all the same.
-        e @ (AuthError::NotFound(_) | AuthError::Conflict(_) | AuthError::Invalid { .. }) => {
-            OciError::internal(&e)
-        }
+        e @ (AuthError::NotFound(_)
+        | AuthError::Conflict(_)
+        | AuthError::Invalid { .. }
+        | AuthError::Disabled(_)) => OciError::internal(&e),
     }
 }
 

@@ -1,18 +1,18 @@
-//! berth-registry: the OCI distribution API.
+//! berth-registry: the OCI distribution API, the `/v2` edge.
 //!
-//! Two floors in one crate. [`service`] holds the registry's use-cases as request-free
-//! functions (ingest a stream against a digest, upload sessions, manifests, deletes), for the
-//! `/v2` edge, the management API and background jobs alike; it knows no actix.
+//! The registry's use-cases (ingest a stream against a digest, upload sessions, manifests,
+//! lists, deletes) are request-free functions of `berth-content`, re-exported here as
+//! [`service`]; the management API and background jobs call the same ones.
 //!
-//! The edge: one handler receives every `/v2/…` request, parses it into an [`Endpoint`],
+//! One handler receives every `/v2/…` request, parses it into an [`Endpoint`],
 //! authorizes it (`guard`) and calls the module of its resource: `blobs`, `uploads`,
 //! `manifests`, `listing` (tags, catalog) and `referrers`. Handlers stay thin: read the
 //! request, call one service function, shape the response; every failure is an [`OciError`]
 //! (a service [`service::Error`] becomes one in `error`). Routes call services, services call
 //! the stores, never backwards.
 //!
-//! Depends on `berth-core`, `berth-meta`, `berth-storage`, `berth-auth` (the access decision),
-//! `berth-edge` and actix-web; never on another edge.
+//! Depends on `berth-core`, `berth-meta`, `berth-storage`, `berth-content` (the use-cases),
+//! `berth-auth` (the access decision), `berth-edge` and actix-web; never on another edge.
 
 mod blobs;
 pub mod cleanup;
@@ -25,7 +25,6 @@ mod manifests;
 mod referrers;
 #[cfg(target_os = "linux")]
 pub mod sendfile;
-pub mod service;
 mod uploads;
 
 use std::sync::Arc;
@@ -36,36 +35,10 @@ use berth_auth::Auth;
 use berth_meta::Meta;
 use berth_storage::BlobStore;
 
+pub use berth_content as service;
+pub use berth_content::{RegistryConfig, Service};
 pub use endpoint::Endpoint;
 pub use error::OciError;
-pub use service::Service;
-
-/// Settings of the distribution API.
-#[derive(Debug, Clone)]
-pub struct RegistryConfig {
-    /// Largest manifest body accepted; larger PUTs get 413.
-    pub max_manifest_bytes: usize,
-    /// Whether DELETE of manifests, tags and blobs is allowed (else 405).
-    pub delete_enabled: bool,
-    /// Page size of tag lists and the catalog when the client gives no `n`, and the cap on `n`.
-    pub page_size: i64,
-    /// Entries per page of a referrers list.
-    pub referrers_page_size: i64,
-    /// Platform (`os/arch`) picked from an index for a client that accepts no index type.
-    pub default_platform: (String, String),
-}
-
-impl Default for RegistryConfig {
-    fn default() -> Self {
-        RegistryConfig {
-            max_manifest_bytes: 4 * 1024 * 1024,
-            delete_enabled: true,
-            page_size: 1000,
-            referrers_page_size: 500,
-            default_platform: ("linux".into(), "amd64".into()),
-        }
-    }
-}
 
 /// Everything a request handler needs; built once, shared by every worker.
 #[derive(Clone)]

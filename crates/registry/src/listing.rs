@@ -2,20 +2,13 @@
 
 use actix_web::HttpResponse;
 use berth_auth::Principal;
-use berth_core::{Action, ErrorCode, RepoName};
+use berth_core::{Action, RepoName};
 use berth_meta::Visibility;
 use serde_json::json;
 
 use crate::guard::Caller;
 use crate::http::{page_n, q_enc, Query};
 use crate::{OciError, Registry};
-
-/// A page of `items` fetched with one extra row: trims it and says whether more exist.
-fn page(mut items: Vec<String>, n: i64) -> (Vec<String>, bool) {
-    let more = items.len() as i64 > n;
-    items.truncate(n.max(0) as usize);
-    (items, more)
-}
 
 fn respond(body: serde_json::Value, next: Option<String>) -> HttpResponse {
     let mut res = HttpResponse::Ok();
@@ -29,17 +22,8 @@ fn respond(body: serde_json::Value, next: Option<String>) -> HttpResponse {
 pub async fn tags(reg: &Registry, name: &RepoName, q: &Query) -> Result<HttpResponse, OciError> {
     let n = page_n(q, reg.config.page_size)?;
     let last = q.get("last").unwrap_or("");
-    if !reg.meta.repo_exists(name.as_str()).await? {
-        return Err(OciError::new(
-            ErrorCode::NameUnknown,
-            format!("repository {name} is not known"),
-        ));
-    }
-    let (tags, more) = if n == 0 {
-        (Vec::new(), false)
-    } else {
-        page(reg.meta.list_tags(name.as_str(), last, n + 1).await?, n)
-    };
+    let page = reg.service.tags(name, last, n).await?;
+    let (tags, more) = (page.items, page.more);
     let next = match tags.last() {
         Some(l) if more => Some(format!("/v2/{name}/tags/list?n={n}&last={}", q_enc(l))),
         _ => None,
@@ -69,16 +53,8 @@ pub async fn catalog(reg: &Registry, q: &Query, caller: &Caller) -> Result<HttpR
             org: None,
         },
     };
-    let (mut repos, more) = if n == 0 {
-        (Vec::new(), false)
-    } else {
-        page(
-            reg.meta
-                .list_repos_visible(last, n + 1, &visibility)
-                .await?,
-            n,
-        )
-    };
+    let page = reg.service.repositories(&visibility, last, n).await?;
+    let (mut repos, more) = (page.items, page.more);
     if let Principal::Robot(..) = principal {
         let mut kept = Vec::with_capacity(repos.len());
         for r in repos {

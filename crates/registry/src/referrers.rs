@@ -16,16 +16,14 @@ pub async fn list(
     digest: &str,
     q: &Query,
 ) -> Result<HttpResponse, OciError> {
-    let subject = Digest::parse(digest)?.to_string();
+    let subject = Digest::parse(digest)?;
     let artifact_type = q.get("artifactType").filter(|t| !t.is_empty());
     let last = q.get("last").unwrap_or("");
-    let n = reg.config.referrers_page_size;
-    let mut rows = reg
-        .meta
-        .referrers(name.as_str(), &subject, artifact_type, last, n + 1)
+    let page = reg
+        .service
+        .referrers(name, &subject, artifact_type, last)
         .await?;
-    let more = rows.len() as i64 > n;
-    rows.truncate(n as usize);
+    let (rows, more) = (page.items, page.more);
 
     let manifests: Vec<Value> = rows
         .iter()

@@ -1,8 +1,10 @@
 //! Repositories as the management API and the UI see them: lists per org, a summary, its tags
-//! and manifests, its description, and deletes of the repository, a tag or a manifest (only
-//! metadata changes; garbage collection reclaims the bytes).
+//! and manifests, its description, and deletes of the repository, a tag or a manifest. A delete
+//! is the registry's own (`berth_content`), the one `/v2` runs too, after this crate's access
+//! rule; only metadata changes, garbage collection reclaims the bytes.
 
-use berth_core::{Digest, Permission, RepoName};
+use berth_content::Service as Content;
+use berth_core::{Digest, Permission, RepoName, Tag};
 use berth_meta::{ManifestSummary, RepoSummary, TagRow};
 
 use crate::{Auth, Caller, Error, Result};
@@ -13,7 +15,7 @@ pub enum RepoItem {
     /// The repository, its tags and manifests.
     Repository,
     /// One tag (the manifest stays).
-    Tag(String),
+    Tag(Tag),
     /// One manifest and every tag on it.
     Manifest(Digest),
 }
@@ -86,37 +88,31 @@ impl Auth {
         Ok(repo)
     }
 
-    /// Deletes the repository, a tag or a manifest (those who may delete in the org).
+    /// Deletes the repository, a tag or a manifest (those who may delete in the org) with
+    /// `content`'s delete, which refuses while the registry's deletes are disabled.
     pub async fn delete_repository_item(
         &self,
         c: &Caller,
+        content: &Content,
         name: &RepoName,
         item: &RepoItem,
     ) -> Result<()> {
         c.require_known()?;
         self.org_access(c, name.org(), Permission::Delete).await?;
-        let (found, action, resource) = match item {
-            RepoItem::Repository => (
-                self.meta.delete_repo(name.as_str()).await?,
-                "repository.delete",
-                name.to_string(),
-            ),
-            RepoItem::Tag(tag) => (
-                self.meta.delete_tag(name.as_str(), tag).await?,
-                "delete",
-                format!("{name}:{tag}"),
-            ),
-            RepoItem::Manifest(d) => (
-                self.meta
-                    .delete_manifest(name.as_str(), &d.to_string())
-                    .await?,
-                "delete",
-                format!("{name}@{d}"),
-            ),
+        let (action, resource) = match item {
+            RepoItem::Repository => {
+                content.delete_repository(name).await?;
+                ("repository.delete", name.to_string())
+            }
+            RepoItem::Tag(tag) => {
+                content.delete_tag(name, tag).await?;
+                ("delete", format!("{name}:{tag}"))
+            }
+            RepoItem::Manifest(d) => {
+                content.delete_manifest(name, d).await?;
+                ("delete", format!("{name}@{d}"))
+            }
         };
-        if !found {
-            return Err(Error::NotFound("repository, tag or manifest"));
-        }
         self.audit_change(c, action, &resource, Some(name.org()))
             .await;
         Ok(())

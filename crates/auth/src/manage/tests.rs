@@ -1,8 +1,12 @@
 //! The management rules, exercised through the use-cases alone — no HTTP, no server — on a
 //! real SQLite database in a temporary directory.
 
+use std::sync::Arc;
+
+use berth_content::{RegistryConfig, Service as Content};
 use berth_core::{MemberKind, Permission, RepoName, Role};
 use berth_meta::{Meta, MetaOptions};
+use berth_storage::{BlobStore, FsStore};
 
 use super::{Member, NewAccount, OrgChanges, RepoItem, UserChanges};
 use crate::{Auth, AuthConfig, Caller, Error, Principal};
@@ -18,6 +22,16 @@ async fn service() -> (tempfile::TempDir, Auth, Caller) {
         .unwrap();
     let admin = auth.meta.user_by_name("root").await.unwrap().unwrap();
     (dir, auth, Caller::new(Principal::User(admin), None))
+}
+
+/// The registry's content use-cases over `auth`'s database and a blob store in `dir`.
+fn content(dir: &tempfile::TempDir, auth: &Auth, delete_enabled: bool) -> Content {
+    let store = BlobStore::Fs(FsStore::new(dir.path().join("storage")));
+    let config = RegistryConfig {
+        delete_enabled,
+        ..RegistryConfig::default()
+    };
+    Content::new(auth.meta.clone(), store, Arc::new(config))
 }
 
 async fn as_user(auth: &Auth, name: &str) -> Caller {
@@ -93,7 +107,7 @@ async fn users_and_orgs_do_not_share_names() {
 
 #[tokio::test]
 async fn orgs_are_hidden_managed_by_role_and_kept_while_they_hold_repositories() {
-    let (_d, auth, root) = service().await;
+    let (dir, auth, root) = service().await;
     for n in ["dora", "gus"] {
         auth.create_user(&root, &account(n)).await.unwrap();
     }
@@ -148,14 +162,27 @@ async fn orgs_are_hidden_managed_by_role_and_kept_while_they_hold_repositories()
         Err(Error::Conflict(_))
     ));
     let repo = RepoName::parse("shop/app").unwrap();
+    let registry = content(&dir, &auth, true);
     assert!(matches!(
-        auth.delete_repository_item(&gus, &repo, &RepoItem::Repository)
+        auth.delete_repository_item(&gus, &registry, &repo, &RepoItem::Repository)
             .await,
         Err(Error::Forbidden)
     ));
-    auth.delete_repository_item(&dora, &repo, &RepoItem::Repository)
+    // With the registry's deletes disabled, the org admin is refused too, as on `/v2`.
+    let frozen = content(&dir, &auth, false);
+    assert!(matches!(
+        auth.delete_repository_item(&dora, &frozen, &repo, &RepoItem::Repository)
+            .await,
+        Err(Error::Disabled(_))
+    ));
+    auth.delete_repository_item(&dora, &registry, &repo, &RepoItem::Repository)
         .await
         .unwrap();
+    assert!(matches!(
+        auth.delete_repository_item(&dora, &registry, &repo, &RepoItem::Repository)
+            .await,
+        Err(Error::NotFound("repository"))
+    ));
     auth.delete_org(&dora, "shop").await.unwrap();
     // Every change was audited with its actor.
     let log = auth

@@ -142,6 +142,17 @@ async fn deletes_can_be_disabled() {
         assert_eq!(r.status(), 405, "{url}");
         assert_eq!(code(r).await, "UNSUPPORTED");
     }
+    // The management API runs the same deletes, so it is refused with the same code.
+    for path in [
+        format!("/repositories/o/keep/-/manifests/{d}"),
+        "/repositories/o/keep/-/tags/v1".into(),
+        "/repositories/o/keep".into(),
+    ] {
+        let r = a.api("DELETE", &path, None).await;
+        assert_eq!(r.status(), 405, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "UNSUPPORTED", "{path}: {body}");
+    }
     assert_eq!(
         a.head("/v2/o/keep/manifests/v1")
             .send()

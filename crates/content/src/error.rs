@@ -1,5 +1,6 @@
 //! [`Error`]: what a registry use-case can fail with, in domain terms. The `/v2` edge turns it
-//! into an OCI error response in one place (`crate::error`); other callers match on it.
+//! into an OCI error response in one place; `berth-auth` into its own error; other callers
+//! match on it.
 
 use berth_core::{Digest, NameError};
 use berth_meta::MetaError;

@@ -5,10 +5,9 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_content::{Chunk, Error, RegistryConfig, Service};
 use berth_core::{media, Algorithm, Digest, Reference, RepoName, Tag};
 use berth_meta::{Meta, MetaOptions};
-use berth_registry::service::{Chunk, Error};
-use berth_registry::{RegistryConfig, Service};
 use berth_storage::{BlobStore, FsStore};
 use bytes::Bytes;
 use futures_util::stream;

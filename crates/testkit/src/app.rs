@@ -139,6 +139,16 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// The first system admin of whatever answers at `base` (`http://host:port`): a server
+    /// started without a [`TestApp`], or a load balancer in front of several.
+    pub fn admin_at(base: &str) -> Actor {
+        Actor {
+            http: http_anonymous(),
+            base: base.to_owned(),
+            cred: Cred::Basic(ADMIN_USER.into(), ADMIN_PASSWORD.into()),
+        }
+    }
+
     /// The server's `base + path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

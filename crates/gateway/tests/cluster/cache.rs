@@ -1,8 +1,8 @@
 //! The opt-in manifest cache across replicas (`database.manifest_cache_on_postgres`): two
 //! servers on one PostgreSQL database; a tag moved or deleted through one is served in its new
 //! state by the other, whose cache held the old one, as soon as the notification arrives.
-//! (Without the option, the default, every GET reads the database: see `scaleout.rs`, which
-//! checks that a moved tag is never stale on another replica.)
+//! (Without the option, the default, every GET reads the database: see
+//! `scaleout/manifests.rs`, which checks that a moved tag is never stale on another replica.)
 
 use std::time::{Duration, Instant};
 

@@ -12,3 +12,4 @@ mod deploy;
 mod outage;
 mod s3;
 mod scaleout;
+mod traffic;

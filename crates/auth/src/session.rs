@@ -176,7 +176,7 @@ mod tests {
 
         // A password change ends every session of the account.
         let s = auth.sign_in("root", "root-password", None).await.unwrap();
-        auth.set_password(&root, "root", "a-new-password-1", None)
+        auth.set_password(&root, "root", "a-new-password-1", Some("root-password"))
             .await
             .unwrap();
         assert!(auth.session(&s.token).await.unwrap().is_none());

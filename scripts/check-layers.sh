@@ -3,7 +3,8 @@
 #   - berth-core depends on no I/O crate (async runtime, database, HTTP, cloud);
 #   - the services (core, meta, storage, content, auth) depend on no actix crate: no HTTP below
 #     the edges;
-#   - an edge (registry = /v2, api = /api/v1 and the token routes) never depends on another edge
+#   - an edge (registry = /v2, api = /api/v1 and the token routes, ui = the web UI) never
+#     depends on another edge
 #     or on the gateway, and the management API reaches the metadata store only through the
 #     services (berth-meta is not among its direct dependencies).
 set -euo pipefail
@@ -22,7 +23,7 @@ for svc in berth-core berth-meta berth-storage berth-content berth-auth; do
     fail=1
   fi
 done
-edges=(berth-registry berth-api)
+edges=(berth-registry berth-api berth-ui)
 for edge in "${edges[@]}"; do
   for other in "${edges[@]}" berth-gateway; do
     [ "$other" = "$edge" ] && continue
@@ -32,9 +33,11 @@ for edge in "${edges[@]}"; do
     fi
   done
 done
-if deps berth-api --depth 1 | grep -qx berth-meta; then
-  echo "layers: berth-api must reach the metadata store through berth-auth, not depend on berth-meta" >&2
-  fail=1
-fi
+for edge in berth-api berth-ui; do
+  if deps "$edge" --depth 1 | grep -qx berth-meta; then
+    echo "layers: $edge must reach the metadata store through the services, not depend on berth-meta" >&2
+    fail=1
+  fi
+done
 [ $fail = 0 ] && echo "layers: ok"
 exit $fail

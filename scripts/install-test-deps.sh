@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian/Ubuntu machine, idempotently:
 #   - OCI clients and helpers from Debian packages (skopeo, podman, buildah, umoci,
-#     busybox-static, docker-registry for comparisons, jq, curl, PostgreSQL);
+#     busybox-static, docker-registry for comparisons, jq, curl, PostgreSQL, and headless
+#     Chromium with chromedriver for the web UI tests);
 #   - a Python venv with oras-py (the oras client used by the tests);
 #   - Garage (the S3 server of the S3 test runs), built once by cargo into the cache
 #     ($BERTH_CACHE_DIR/bin/garage, ~10-13 min the first time, then reused).
@@ -10,7 +11,7 @@ set -euo pipefail
 
 CACHE=${BERTH_CACHE_DIR:-$HOME/.cache/berth}
 VENV=$CACHE/venv
-APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client nginx openssl bc docker-compose)
+APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client nginx openssl bc docker-compose chromium chromium-driver)
 GARAGE_VERSION=2.5.0
 
 as_root() {
@@ -32,7 +33,7 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import oras' 2>/dev/n
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'oras==0.2.43'
 fi
-if [ ! -x "$CACHE/bin/garage" ] || ! "$CACHE/bin/garage" --version 2>/dev/null | grep -q "v$GARAGE_VERSION"; then
+if [ ! -x "$CACHE/bin/garage" ] || ! "$CACHE/bin/garage" --version 2>/dev/null | grep -qE "[v:]$GARAGE_VERSION\b"; then
   echo "building garage $GARAGE_VERSION into $CACHE/bin (first run only, ~10-13 min)"
   # Its own target dir, so the project's cache is not disturbed; removed afterwards.
   CARGO_TARGET_DIR=$CACHE/garage-build cargo install --locked --quiet --root "$CACHE" \

@@ -55,7 +55,7 @@ impl Auth {
     }
 
     /// Picks up signing keys rotated by any replica; forgets keys retired longer ago than any
-    /// token they signed can live, and expired refresh tokens. Runs until dropped.
+    /// token they signed can live, expired refresh tokens and ended web UI sessions. Runs until dropped.
     pub async fn maintain_keys(self, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
@@ -69,6 +69,10 @@ impl Auth {
             }
             if let Err(e) = self.meta.purge_refresh_tokens(now).await {
                 tracing::warn!(error = %e, "could not purge expired refresh tokens");
+            }
+            let idle_before = now - self.config.session_idle.as_millis() as i64;
+            if let Err(e) = self.meta.purge_sessions(now, idle_before).await {
+                tracing::warn!(error = %e, "could not purge ended web UI sessions");
             }
         }
     }

@@ -8,8 +8,11 @@
 //! that names what went wrong without an HTTP status; each edge (`berth-api`, `berth-registry`,
 //! the UI) maps it once.
 //!
-//! Depends on `berth-core`, `berth-meta` and the crypto crates; never on actix, an edge or the
-//! blob store (CI checks the first with `cargo tree`).
+//! Web UI sessions ([`session`]) sign in through the same check, throttle and audit.
+//!
+//! Depends on `berth-core`, `berth-meta`, `berth-content` (the repository deletes of the
+//! management use-cases are the registry's own) and the crypto crates; never on actix or an
+//! edge (CI checks it with `cargo tree`).
 
 mod access;
 mod audit;
@@ -22,6 +25,7 @@ mod login;
 pub mod manage;
 pub mod password;
 mod principal;
+pub mod session;
 pub mod token;
 mod verify;
 
@@ -40,6 +44,7 @@ pub use issue::{Grant, Proof, TokenRequest, MAX_SCOPES};
 pub use keys::KeyRing;
 pub use login::clip;
 pub use principal::{actor_of, Caller, Principal};
+pub use session::{Session, SignedIn};
 pub use token::{Claims, TokenError};
 
 /// The records use-cases return, as the metadata store defines them (edges read them; they
@@ -74,6 +79,10 @@ pub struct AuthConfig {
     pub failure_window: Duration,
     /// Load balancers whose `X-Forwarded-For` names the client (throttling, audit).
     pub trusted_proxies: Vec<Cidr>,
+    /// A web UI session ends after this long without a request…
+    pub session_idle: Duration,
+    /// …and this long after sign-in in any case.
+    pub session_max: Duration,
 }
 
 impl Default for AuthConfig {
@@ -89,6 +98,8 @@ impl Default for AuthConfig {
             max_failures_per_source: 50,
             failure_window: Duration::from_secs(300),
             trusted_proxies: Vec::new(),
+            session_idle: Duration::from_secs(3600),
+            session_max: Duration::from_secs(12 * 3600),
         }
     }
 }

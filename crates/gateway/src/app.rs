@@ -14,7 +14,8 @@ use crate::http::head_body;
 use crate::AppState;
 
 /// The application: `/v2` (`berth-registry`), `/api/v1` and the token routes (`berth-api`),
-/// `/healthz`, `/readyz`; anything else is an OCI-style 404.
+/// the web UI (`berth-ui`, unless turned off), `/healthz`, `/readyz`; anything else is an
+/// OCI-style 404.
 pub fn app(
     state: &AppState,
 ) -> App<
@@ -27,12 +28,19 @@ pub fn app(
     >,
 > {
     let access = state.access_log;
+    let ui = state.ui.clone();
     App::new()
         .app_data(web::Data::new(state.registry.clone()))
         .app_data(web::Data::new(state.auth.clone()))
         .app_data(web::Data::new(state.registry.service.clone()))
         .configure(berth_registry::configure)
         .configure(berth_api::configure)
+        .configure(|cfg| {
+            if let Some(ui) = ui {
+                cfg.app_data(web::Data::new(ui));
+                berth_ui::configure(cfg);
+            }
+        })
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .default_service(web::to(not_found))

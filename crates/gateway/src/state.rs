@@ -16,6 +16,8 @@ pub struct AppState {
     pub meta: Meta,
     pub auth: Auth,
     pub registry: Registry,
+    /// The web UI's settings; `None` when it is turned off (`ui.enabled`).
+    pub ui: Option<berth_ui::UiConfig>,
     /// Whether each request is logged (`log.access`).
     pub access_log: bool,
 }
@@ -30,7 +32,7 @@ impl AppState {
             meta.migrate().await.map_err(|e| e.to_string())?;
         }
         let store = open_store(cfg).await?;
-        let auth = Auth::new(meta.clone(), cfg.auth.settings())
+        let auth = Auth::new(meta.clone(), cfg.auth_config())
             .await
             .map_err(|e| format!("cannot start the token service: {e}"))?;
         let password = cfg.auth.admin_password().map_err(|e| e.to_string())?;
@@ -49,6 +51,7 @@ impl AppState {
             meta,
             auth,
             registry,
+            ui: cfg.ui.enabled.then(|| cfg.ui.settings()),
             access_log: cfg.log.access,
         })
     }

@@ -2,7 +2,7 @@
 //!
 //! The registry graph — repositories, blobs and their per-repository links, manifests (exact
 //! bytes), what they reference, tags, referrer subjects and upload sessions — and the identities around it (users, groups, orgs,
-//! members, robots, refresh tokens, signing keys, audit events) live here, in
+//! members, robots, refresh tokens, web UI sessions, signing keys, audit events) live here, in
 //! SQLite (the embedded default) or PostgreSQL, through sqlx's `Any` driver. All SQL is
 //! written once with `$N` placeholders, which both dialects accept; schema differences live in
 //! `migrations/<dialect>/`. Depends on `berth-core` and sqlx only; no HTTP and no storage.
@@ -14,6 +14,7 @@ mod db;
 mod identity;
 mod manifests;
 mod repos;
+mod sessions;
 mod tokens;
 mod uploads;
 
@@ -22,6 +23,7 @@ pub use db::{Backend, Meta, MetaError, MetaOptions};
 pub use identity::{GroupRow, MemberRow, NewRobot, NewUser, OrgRow, RobotRow, UserPatch, UserRow};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use repos::{ManifestSummary, RepoSummary, TagRow, Visibility};
+pub use sessions::SessionRow;
 pub use tokens::{KeyRow, RefreshRow};
 pub use uploads::UploadRow;
 

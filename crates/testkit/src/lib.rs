@@ -9,6 +9,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod app;
+pub mod browser;
 pub mod clients;
 pub mod nginx;
 pub mod oci;

@@ -79,6 +79,7 @@ impl AuthSection {
                 .iter()
                 .filter_map(|c| berth_core::Cidr::parse(c).ok())
                 .collect(),
+            ..berth_auth::AuthConfig::default()
         }
     }
 

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 
 mod auth;
 mod storage;
+mod ui;
 
 pub use auth::AuthSection;
 pub use storage::{S3Config, StorageConfig};
+pub use ui::UiSection;
 
 /// Everything `berth serve` can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +27,7 @@ pub struct Config {
     pub registry: RegistrySection,
     pub uploads: UploadsConfig,
     pub auth: AuthSection,
+    pub ui: UiSection,
     pub log: LogConfig,
 }
 
@@ -114,6 +117,7 @@ impl Default for Config {
             registry: RegistrySection::default(),
             uploads: UploadsConfig::default(),
             auth: AuthSection::default(),
+            ui: UiSection::default(),
             log: LogConfig::default(),
         }
     }
@@ -257,6 +261,13 @@ impl Config {
             berth_core::Cidr::parse(c)
                 .map_err(|e| ConfigError::Invalid(format!("auth.trusted_proxies: {e}")))?;
         }
+        let url = &self.ui.external_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return bad("ui.external_url must be an absolute http(s) URL".into());
+        }
+        if self.ui.session_idle_mins == 0 || self.ui.session_max_hours == 0 {
+            return bad("ui.session_idle_mins and ui.session_max_hours must be positive".into());
+        }
         if self.platform().is_none() {
             return bad(format!(
                 "registry.default_platform {:?} is not os/arch",
@@ -324,6 +335,14 @@ impl Config {
         } else {
             PathBuf::from(&self.storage.path)
         }
+    }
+
+    /// The token service's settings, with the UI's session lifetimes.
+    pub fn auth_config(&self) -> berth_auth::AuthConfig {
+        let mut a = self.auth.settings();
+        a.session_idle = std::time::Duration::from_secs(self.ui.session_idle_mins * 60);
+        a.session_max = std::time::Duration::from_secs(self.ui.session_max_hours * 3600);
+        a
     }
 
     pub fn registry_config(&self) -> berth_registry::RegistryConfig {

@@ -19,6 +19,7 @@ mod repositories_api;
 mod server;
 mod throttling;
 mod tokens;
+mod ui;
 mod uploads;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

@@ -1,0 +1,54 @@
+//! berth-ui: the web UI, an edge beside `/v2` and `/api/v1`.
+//!
+//! Server-rendered HTML (askama templates from the repository's `web/templates`, compiled into
+//! the binary) and a few static assets (`web/static`, embedded too). Every handler is *read the
+//! visitor and the form → call one service function → render a page*: the rules and the access
+//! decision are `berth-auth`'s (the same calls `/api/v1` makes), never repeated here or in a
+//! template. Pages work without JavaScript; the little there is only adds conveniences.
+//!
+//! Security: a server-side session (see `berth_auth::session`) in an `HttpOnly`,
+//! `SameSite=Lax` cookie (`__Host-` prefixed and `Secure` when the external URL is https); a
+//! CSRF token and a same-origin check on every state-changing form; a strict
+//! Content-Security-Policy and related headers on every answer; every value escaped.
+//!
+//! Depends on `berth-core`, `berth-auth`, `berth-content`, `berth-edge`, actix-web and askama;
+//! never on another edge.
+
+mod assets;
+mod home;
+mod login;
+mod orgs;
+mod page;
+mod visitor;
+
+use actix_web::web;
+
+pub use page::UiError;
+pub use visitor::Visitor;
+
+/// Settings of the web UI.
+#[derive(Debug, Clone, Default)]
+pub struct UiConfig {
+    /// The address people reach Berth at (e.g. `https://registry.example.com`); empty: taken
+    /// from each request. When it is https, cookies are `Secure` and `__Host-` prefixed.
+    pub external_url: String,
+}
+
+impl UiConfig {
+    /// Whether cookies must be `Secure` (the UI is reached over https).
+    pub fn secure(&self) -> bool {
+        self.external_url.starts_with("https://")
+    }
+}
+
+/// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` and `/static/…`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home::home))
+        .route("/login", web::get().to(login::form))
+        .route("/login", web::post().to(login::submit))
+        .route("/logout", web::post().to(login::logout))
+        .route("/orgs", web::get().to(orgs::list))
+        .route("/orgs", web::post().to(orgs::create))
+        .route("/orgs/{org}", web::get().to(orgs::show))
+        .route("/static/{file}", web::get().to(assets::serve));
+}

@@ -1,0 +1,196 @@
+//! Organizations: the list (paged, with the create form), creating one (its name validated as
+//! the registry validates it), and an organization's page with its repositories.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use askama::Template;
+use berth_auth::rows::{OrgRow, RepoSummary};
+use berth_edge::Query;
+
+use crate::page::{redirect, render, Nav, UiResult};
+use crate::visitor::{services, Visitor};
+
+/// Entries per page of the lists here.
+const PAGE: i64 = 50;
+
+/// An organization as lists show it.
+pub struct OrgItem {
+    pub name: String,
+    pub public: bool,
+    /// A user's personal namespace (named after them).
+    pub personal: bool,
+}
+
+impl From<&OrgRow> for OrgItem {
+    fn from(r: &OrgRow) -> OrgItem {
+        OrgItem {
+            name: r.name.clone(),
+            public: r.public,
+            personal: r.owner.is_some(),
+        }
+    }
+}
+
+/// The create form as sent, kept when it is shown again with an error.
+#[derive(Default)]
+struct NewOrg {
+    name: String,
+    public: bool,
+    error: Option<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "orgs.html")]
+struct OrgList {
+    nav: Nav,
+    orgs: Vec<OrgItem>,
+    /// The `last` of the next page, when there is one.
+    next: Option<String>,
+    form: NewOrg,
+}
+
+impl OrgList {
+    fn field_error(&self, field: &str) -> Option<&str> {
+        match &self.form.error {
+            Some((f, m)) if *f == field => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /orgs[?last=]`.
+pub async fn list(req: HttpRequest) -> UiResult {
+    list_page(&req, NewOrg::default(), StatusCode::OK).await
+}
+
+async fn list_page(req: &HttpRequest, form: NewOrg, status: StatusCode) -> UiResult {
+    let (auth, _) = services(req)?;
+    let v = Visitor::of(req).await?;
+    let q = Query::parse(req.query_string().as_bytes());
+    let last = q.get("last").unwrap_or("");
+    let mut rows = auth.list_orgs(&v.caller, last, PAGE + 1).await?;
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    let next = more.then(|| rows.last().map(|r| r.name.clone())).flatten();
+    let page = OrgList {
+        nav: v.nav(),
+        orgs: rows.iter().map(OrgItem::from).collect(),
+        next,
+        form,
+    };
+    Ok(render(status, &page))
+}
+
+/// `POST /orgs` (`name`, `public`, `csrf`): creates the organization and opens its page; a
+/// refused name shows the list again with the error beside the field and the input kept.
+pub async fn create(req: HttpRequest, body: web::Bytes) -> UiResult {
+    let (auth, _) = services(&req)?;
+    let v = Visitor::of(&req).await?;
+    let form = Query::parse(&body);
+    v.check_form(&req, &form)?;
+    let name = form.get("name").unwrap_or("").trim().to_owned();
+    let public = form.get("public").is_some_and(|p| p == "true" || p == "on");
+    match auth.create_org(&v.caller, &name, public).await {
+        Ok(org) => Ok(redirect(&format!("/orgs/{}", org.name))),
+        Err(e @ (berth_auth::Error::Invalid { .. } | berth_auth::Error::Conflict(_))) => {
+            let status = match e {
+                berth_auth::Error::Conflict(_) => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let error = Some(("name", e.to_string()));
+            list_page(
+                &req,
+                NewOrg {
+                    name,
+                    public,
+                    error,
+                },
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A repository as the organization's page lists it.
+pub struct RepoItem {
+    /// The name inside the org (what follows `<org>/`).
+    pub short: String,
+    pub description: String,
+    pub tags: i64,
+    pub size: String,
+}
+
+impl From<&RepoSummary> for RepoItem {
+    fn from(r: &RepoSummary) -> RepoItem {
+        RepoItem {
+            short: r
+                .name
+                .split_once('/')
+                .map_or(r.name.clone(), |(_, s)| s.to_owned()),
+            description: r.description.clone().unwrap_or_default(),
+            tags: r.tag_count,
+            size: human_size(r.size),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage {
+    nav: Nav,
+    org: OrgItem,
+    repository_count: i64,
+    repos: Vec<RepoItem>,
+    next: Option<String>,
+}
+
+/// `GET /orgs/{org}[?last=]`: the organization and a page of its repositories.
+pub async fn show(req: HttpRequest, org: web::Path<String>) -> UiResult {
+    let (auth, _) = services(&req)?;
+    let v = Visitor::of(&req).await?;
+    let q = Query::parse(req.query_string().as_bytes());
+    let last = q.get("last").unwrap_or("");
+    let details = auth.org(&v.caller, &org).await?;
+    let mut rows = auth
+        .repositories(&v.caller, &details.org.name, last, PAGE + 1)
+        .await?;
+    let more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    let next = more.then(|| rows.last().map(|r| r.name.clone())).flatten();
+    let page = OrgPage {
+        nav: v.nav(),
+        org: OrgItem::from(&details.org),
+        repository_count: details.repository_count,
+        repos: rows.iter().map(RepoItem::from).collect(),
+        next,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// Bytes as people read them: `0 B`, `12.3 KiB`, `4.0 GiB`.
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{} B", bytes.max(0));
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(super::human_size(0), "0 B");
+        assert_eq!(super::human_size(1023), "1023 B");
+        assert_eq!(super::human_size(1536), "1.5 KiB");
+        assert_eq!(super::human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+    }
+}

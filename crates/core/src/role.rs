@@ -38,6 +38,38 @@ pub enum Permission {
     ReadLogs,
 }
 
+impl Permission {
+    /// Every permission, in the order a roles table lists them.
+    pub const ALL: [Permission; 10] = [
+        Permission::Pull,
+        Permission::Push,
+        Permission::Delete,
+        Permission::ReadOrg,
+        Permission::ManageOrg,
+        Permission::ReadMembers,
+        Permission::ManageMembers,
+        Permission::ReadRobots,
+        Permission::ManageRobots,
+        Permission::ReadLogs,
+    ];
+
+    /// What the permission allows, for people.
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::Pull => "Pull images and artifacts; see repositories and tags",
+            Permission::Push => "Push images, create repositories, create and move tags",
+            Permission::Delete => "Delete tags, manifests and repositories",
+            Permission::ReadOrg => "See the organization and its repositories",
+            Permission::ManageOrg => "Change the organization's settings or delete it",
+            Permission::ReadMembers => "See the members",
+            Permission::ManageMembers => "Add, change and remove members",
+            Permission::ReadRobots => "See the robot accounts",
+            Permission::ManageRobots => "Create and revoke robot accounts",
+            Permission::ReadLogs => "Read the organization's audit log",
+        }
+    }
+}
+
 /// The preset roles, from most to least powerful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -17,6 +17,7 @@
 mod assets;
 mod home;
 mod login;
+mod members;
 mod orgs;
 mod page;
 mod visitor;
@@ -41,7 +42,7 @@ impl UiConfig {
     }
 }
 
-/// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` and `/static/…`.
+/// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members included) and `/static/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/login", web::get().to(login::form))
@@ -50,5 +51,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs", web::get().to(orgs::list))
         .route("/orgs", web::post().to(orgs::create))
         .route("/orgs/{org}", web::get().to(orgs::show))
+        .route("/orgs/{org}/members", web::get().to(members::list))
+        .route("/orgs/{org}/members", web::post().to(members::set))
+        .route(
+            "/orgs/{org}/members/remove",
+            web::post().to(members::remove),
+        )
         .route("/static/{file}", web::get().to(assets::serve));
 }

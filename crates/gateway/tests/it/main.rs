@@ -20,6 +20,7 @@ mod server;
 mod throttling;
 mod tokens;
 mod ui;
+mod ui_members;
 mod uploads;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

@@ -21,6 +21,7 @@ mod throttling;
 mod tokens;
 mod ui;
 mod ui_members;
+mod ui_robots;
 mod uploads;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

@@ -20,6 +20,7 @@ mod login;
 mod members;
 mod orgs;
 mod page;
+mod repos;
 mod robots;
 mod visitor;
 
@@ -43,8 +44,8 @@ impl UiConfig {
     }
 }
 
-/// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members and robots included) and
-/// `/static/…`.
+/// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members and robots included),
+/// `/repositories/…` and `/static/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/login", web::get().to(login::form))
@@ -62,5 +63,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs/{org}/robots", web::get().to(robots::list))
         .route("/orgs/{org}/robots", web::post().to(robots::create))
         .route("/orgs/{org}/robots/revoke", web::post().to(robots::revoke))
+        .route("/repositories/{tail:.+}", web::get().to(repos::show))
+        .route("/repositories/{tail:.+}", web::post().to(repos::act))
         .route("/static/{file}", web::get().to(assets::serve));
 }

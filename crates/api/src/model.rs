@@ -184,6 +184,8 @@ pub struct Tag {
     pub name: String,
     pub digest: String,
     pub media_type: String,
+    /// Bytes a pull of the tag moves: the manifest, its config and layers (for an index, its
+    /// child manifests and their blobs, each distinct blob once).
     pub size: i64,
     #[schema(format = DateTime)]
     pub updated_at: String,

@@ -76,6 +76,7 @@ pub async fn repo_get(
     req: HttpRequest,
     auth: web::Data<Auth>,
     tail: web::Path<String>,
+    q: web::Query<Page>,
 ) -> ApiResult {
     let path = repo_path(&tail)?;
     let c = caller(&auth, &req).await?;
@@ -85,7 +86,9 @@ pub async fn repo_get(
             Ok(HttpResponse::Ok().json(Repository::from(&repo)))
         }
         RepoPath::Tags(name, None) => {
-            let tags = auth.repository_tags(&c, &name).await?;
+            let tags = auth
+                .repository_tags(&c, &name, q.after(), q.limit())
+                .await?;
             Ok(HttpResponse::Ok().json(model::all::<_, Tag>(&tags)))
         }
         RepoPath::Manifests(name, None) => {
@@ -170,8 +173,10 @@ pub mod sub {
     #[utoipa::path(get, path = "/api/v1/repositories/{org}/{repo}/-/tags", tag = "repositories",
         security((), ("basic" = []), ("bearer" = [])),
         params(("org" = String, Path, description = "organization"),
-               ("repo" = String, Path, description = "the repository's path inside the org")),
-        responses((status = 200, description = "Tags", body = Vec<Tag>)))]
+               ("repo" = String, Path, description = "the repository's path inside the org"),
+               ("last" = Option<String>, Query, description = "the last tag of the previous page"),
+               ("n" = Option<i64>, Query, description = "page size, 1 to 1000 (100)")),
+        responses((status = 200, description = "Tags in name order (bytewise), one page", body = Vec<Tag>)))]
     #[allow(dead_code)]
     pub fn tags() {}
 

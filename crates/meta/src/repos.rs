@@ -161,16 +161,35 @@ impl Meta {
         .await
     }
 
-    /// Every tag of `repo` with its manifest, by name.
-    pub async fn tag_rows(&self, repo: &str) -> Result<Vec<TagRow>, MetaError> {
+    /// Tags of `repo` with their manifests, sorted bytewise, strictly after `after`, at most
+    /// `limit`. A tag's `size` is what pulling it moves: the manifest, the blobs it references
+    /// and, for an index, its child manifests and their blobs (each distinct blob once).
+    pub async fn tag_rows(
+        &self,
+        repo: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<TagRow>, MetaError> {
         self.timed(async move {
             let rows = sqlx::query(
-                "SELECT t.name, t.digest, m.media_type, m.size, t.updated_at FROM tags t \
+                "SELECT t.name, t.digest, m.media_type, CAST(m.size \
+                 + COALESCE((SELECT SUM(c.size) FROM manifest_refs x \
+                     JOIN manifests c ON c.repo_id = x.repo_id AND c.digest = x.child \
+                     WHERE x.repo_id = m.repo_id AND x.digest = m.digest AND x.kind = 1), 0) \
+                 + COALESCE((SELECT SUM(b.size) FROM blobs b WHERE b.digest IN ( \
+                     SELECT x.child FROM manifest_refs x \
+                     WHERE x.repo_id = m.repo_id AND x.digest = m.digest AND x.kind = 0 \
+                     UNION SELECT y.child FROM manifest_refs x JOIN manifest_refs y \
+                     ON y.repo_id = x.repo_id AND y.digest = x.child AND y.kind = 0 \
+                     WHERE x.repo_id = m.repo_id AND x.digest = m.digest AND x.kind = 1)), 0) \
+                 AS BIGINT), t.updated_at FROM tags t \
                  JOIN repositories r ON r.id = t.repo_id \
                  JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
-                 WHERE r.name = $1 ORDER BY t.name",
+                 WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
             )
             .bind(repo)
+            .bind(after)
+            .bind(limit)
             .fetch_all(&self.read)
             .await?;
             rows.iter()

@@ -1,8 +1,9 @@
 //! Real client tools (skopeo, podman, oras, docker, umoci): found on PATH or in the project's
 //! tool directory, run with output captured, and a clear panic when absent.
 
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// Path of `tool`, looked up on PATH and in `$BERTH_TOOLS_DIR` (a PATH-like list, where the test setup puts a
 /// Python venv with oras). Panics with an install hint when missing.
@@ -48,4 +49,30 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs `cmd` with `input` on its standard input (passwords never go on a command line) and
+/// returns its output whatever the exit status.
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("cannot wait for {cmd:?}: {e}"))
+}
+
+/// A command's standard output and error, for a failure message.
+pub fn output_text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

@@ -20,6 +20,8 @@ mod login;
 mod members;
 mod orgs;
 mod page;
+mod repos;
+mod robots;
 mod visitor;
 
 use actix_web::web;
@@ -42,7 +44,8 @@ impl UiConfig {
     }
 }
 
-/// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members included) and `/static/…`.
+/// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members and robots included),
+/// `/repositories/…` and `/static/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/login", web::get().to(login::form))
@@ -57,5 +60,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/orgs/{org}/members/remove",
             web::post().to(members::remove),
         )
+        .route("/orgs/{org}/robots", web::get().to(robots::list))
+        .route("/orgs/{org}/robots", web::post().to(robots::create))
+        .route("/orgs/{org}/robots/revoke", web::post().to(robots::revoke))
+        .route("/repositories/{tail:.+}", web::get().to(repos::show))
+        .route("/repositories/{tail:.+}", web::post().to(repos::act))
         .route("/static/{file}", web::get().to(assets::serve));
 }

@@ -44,9 +44,16 @@ impl Auth {
             .ok_or(Error::NotFound("repository"))
     }
 
-    pub async fn repository_tags(&self, c: &Caller, name: &RepoName) -> Result<Vec<TagRow>> {
+    /// A page of the repository's tags with their manifests: up to `limit` after `after`.
+    pub async fn repository_tags(
+        &self,
+        c: &Caller,
+        name: &RepoName,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<TagRow>> {
         self.repository(c, name).await?;
-        Ok(self.meta.tag_rows(name.as_str()).await?)
+        Ok(self.meta.tag_rows(name.as_str(), after, limit).await?)
     }
 
     pub async fn repository_manifests(

@@ -2,41 +2,15 @@
 //! and with a robot, push and pull, `docker logout`; `podman login`, `skopeo login`, oras-py
 //! with credentials; a wrong password refused by each.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 use berth_testkit::clients::{oras_python, Podman, Skopeo};
 use berth_testkit::oci::Layout;
-use berth_testkit::tools::{require, run, run_ok};
+use berth_testkit::tools::{output_text, require, run, run_ok, run_with_stdin};
 use berth_testkit::TestApp;
 use serde_json::{json, Value};
 
 use crate::BIN;
-
-/// Runs `c` with `input` on stdin (passwords never go on a command line).
-fn with_stdin(c: &mut Command, input: &str) -> Output {
-    let mut child = c
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A user `dora` (developer of org `shop`) and a robot `shop+ci` that may push and pull.
 async fn shop(app: &TestApp) -> String {
@@ -76,23 +50,23 @@ async fn docker_login_push_pull_logout_as_user_and_robot() {
     let host = app.b.addr.clone();
 
     // A wrong password is refused.
-    let out = with_stdin(
+    let out = run_with_stdin(
         docker().args(["login", &host, "-u", "dora", "--password-stdin"]),
         "not-her-password",
     );
     assert!(
         !out.status.success(),
         "docker login with a wrong password: {}",
-        text(&out)
+        output_text(&out)
     );
 
     // A right one: the engine logs in through the token service and the CLI keeps an identity
     // token (our refresh token), not the password.
-    let out = with_stdin(
+    let out = run_with_stdin(
         docker().args(["login", &host, "-u", "dora", "--password-stdin"]),
         "dora-password",
     );
-    assert!(out.status.success(), "docker login: {}", text(&out));
+    assert!(out.status.success(), "docker login: {}", output_text(&out));
     let cfg = std::fs::read_to_string(config.join("config.json")).unwrap();
     assert!(!cfg.contains("dora-password"));
     let cfg: Value = serde_json::from_str(&cfg).unwrap();
@@ -129,14 +103,14 @@ async fn docker_login_push_pull_logout_as_user_and_robot() {
     assert!(
         push.status.success(),
         "docker push as dora: {}",
-        text(&push)
+        output_text(&push)
     );
     run_ok(docker().args(["rmi", &image]));
     let pull = run(docker().args(["pull", &image]));
     assert!(
         pull.status.success(),
         "docker pull as dora: {}",
-        text(&pull)
+        output_text(&pull)
     );
 
     // The audit log saw dora log in and push.
@@ -159,14 +133,14 @@ async fn docker_login_push_pull_logout_as_user_and_robot() {
     );
 
     // The robot logs in with its secret and pushes.
-    let out = with_stdin(
+    let out = run_with_stdin(
         docker().args(["login", &host, "-u", "shop+ci", "--password-stdin"]),
         &robot_secret,
     );
     assert!(
         out.status.success(),
         "docker login as robot: {}",
-        text(&out)
+        output_text(&out)
     );
     run_ok(docker().args([
         "tag",
@@ -177,9 +151,9 @@ async fn docker_login_push_pull_logout_as_user_and_robot() {
     assert!(
         push.status.success(),
         "docker push as robot: {}",
-        text(&push)
+        output_text(&push)
     );
-    let out = with_stdin(
+    let out = run_with_stdin(
         docker().args(["login", &host, "-u", "shop+ci", "--password-stdin"]),
         "wrong-secret",
     );
@@ -243,7 +217,7 @@ async fn podman_skopeo_and_oras_log_in_and_refuse_wrong_passwords() {
     // podman: wrong password refused, right one stored, then a pull and a push.
     let pm = Podman::new(tmp.path());
     let login = |pw: &str| {
-        with_stdin(
+        run_with_stdin(
             pm.cmd().args([
                 "login",
                 "--tls-verify=false",
@@ -257,7 +231,7 @@ async fn podman_skopeo_and_oras_log_in_and_refuse_wrong_passwords() {
     };
     assert!(!login("wrong-password").status.success());
     let out = login("dora-password");
-    assert!(out.status.success(), "podman login: {}", text(&out));
+    assert!(out.status.success(), "podman login: {}", output_text(&out));
     pm.run_ok(&[
         "pull",
         "--tls-verify=false",
@@ -287,7 +261,7 @@ async fn podman_skopeo_and_oras_log_in_and_refuse_wrong_passwords() {
     // skopeo: login, inspect; a wrong password refused.
     let sk = Skopeo::new(&tmp.path().join("sk"));
     let sk_login = |pw: &str| {
-        with_stdin(
+        run_with_stdin(
             sk.cmd().args([
                 "login",
                 "--tls-verify=false",
@@ -301,7 +275,7 @@ async fn podman_skopeo_and_oras_log_in_and_refuse_wrong_passwords() {
     };
     assert!(!sk_login("wrong-password").status.success());
     let out = sk_login("dora-password");
-    assert!(out.status.success(), "skopeo login: {}", text(&out));
+    assert!(out.status.success(), "skopeo login: {}", output_text(&out));
     let raw = sk.inspect_raw(&format!("docker://{host}/shop/copy:v1"));
     assert!(serde_json::from_slice::<Value>(&raw).is_ok());
 
@@ -318,7 +292,7 @@ print(",".join(c.get_tags(f"{host}/shop/base")))
     let oras = |pw: &str| {
         let home = tmp.path().join("orashome");
         std::fs::create_dir_all(&home).unwrap();
-        with_stdin(
+        run_with_stdin(
             Command::new(oras_python())
                 .args(["-c", script, &host, "dora"])
                 .env("HOME", &home)
@@ -329,12 +303,12 @@ print(",".join(c.get_tags(f"{host}/shop/base")))
         )
     };
     let out = oras("dora-password");
-    assert!(out.status.success(), "oras-py: {}", text(&out));
+    assert!(out.status.success(), "oras-py: {}", output_text(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "v1");
     let out = oras("wrong-password");
     assert!(
         !out.status.success() || String::from_utf8_lossy(&out.stdout).trim() != "v1",
         "oras-py read tags with a wrong password: {}",
-        text(&out)
+        output_text(&out)
     );
 }

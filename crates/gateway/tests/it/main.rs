@@ -21,6 +21,9 @@ mod throttling;
 mod tokens;
 mod ui;
 mod ui_members;
+mod ui_repos;
+mod ui_robots;
+mod ui_sessions;
 mod uploads;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

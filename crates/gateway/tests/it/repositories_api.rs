@@ -81,6 +81,16 @@ async fn repositories_api_lists_describes_and_deletes() {
             .collect::<Vec<_>>(),
         ["stable", "v1"]
     );
+    // Tags page with n and last.
+    let first = jon
+        .api_ok("GET", "/repositories/acme/api/-/tags?n=1", None)
+        .await;
+    assert_eq!(first.as_array().unwrap().len(), 1);
+    assert_eq!(first[0]["name"], "stable");
+    let next = jon
+        .api_ok("GET", "/repositories/acme/api/-/tags?n=1&last=stable", None)
+        .await;
+    assert_eq!(next[0]["name"], "v1");
     let ms: Value = jon
         .api("GET", "/repositories/acme/api/-/manifests", None)
         .await

@@ -1,0 +1,126 @@
+//! A repository's page in a real headless Chromium: the tags with the digests and sizes the
+//! registry serves, the `docker pull` line, a tag deleted on the page that can no longer be
+//! pulled, a repository deleted after typing its name, and no delete controls for a guest.
+
+use berth_testkit::browser::{screenshots_dir, Browser};
+use berth_testkit::{TestApp, ADMIN_PASSWORD, ADMIN_USER};
+use serde_json::json;
+
+use crate::BIN;
+
+async fn sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) {
+    b.clear_cookies().await;
+    b.goto(&app.b.url("/login")).await;
+    b.fill("#name", user).await;
+    b.fill("#password", password).await;
+    b.click_and_wait("#login-form button[type=submit]").await;
+}
+
+#[tokio::test]
+async fn tags_are_listed_deleted_and_gone_from_the_registry() {
+    let app = TestApp::start(BIN);
+    let admin = app.admin();
+    admin.org("shop", false).await;
+    let d1 = admin.seed_image("shop/web/api", "v1").await;
+    let (_, d2) = admin.push_image("shop/web/api", "v2", "second").await;
+    app.user_with_password("gil", "gil-password-123").await;
+    admin.member("shop", "user", "gil", "guest").await;
+
+    let b = Browser::start().await;
+    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.goto(&app.b.url("/orgs/shop")).await;
+    b.click_and_wait("#repo-table a").await;
+    assert!(b.url().await.ends_with("/repositories/shop/web/api"));
+    assert_eq!(b.text("#repo-name").await, "web/api");
+    assert_eq!(
+        b.text("#pull-line").await,
+        format!("docker pull {}/shop/web/api:v1", app.b.addr)
+    );
+    // The digests on the page are the ones the registry serves, with the manifest sizes.
+    let rows = b
+        .exec(
+            "return Array.from(document.querySelectorAll('#tag-table tbody tr')).map(function (r) { \
+               return [r.querySelector('.tag').textContent, r.querySelector('.digest').getAttribute('data-copy'), r.cells[2].textContent, r.cells[3].textContent]; });",
+            json!([]),
+        )
+        .await;
+    // What a pull of the tag moves: the manifest, its config and its layers.
+    let size = |tag: &str| {
+        let admin = app.admin();
+        let tag = tag.to_owned();
+        async move {
+            let body = admin
+                .get(&format!("/v2/shop/web/api/manifests/{tag}"))
+                .header("accept", berth_testkit::app::OCI_MANIFEST)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let blobs: i64 = m["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["size"].as_i64().unwrap())
+                .sum::<i64>()
+                + m["config"]["size"].as_i64().unwrap();
+            format!("{} B", body.len() as i64 + blobs)
+        }
+    };
+    assert_eq!(
+        rows,
+        json!([
+            ["v1", d1, "image", size("v1").await],
+            ["v2", d2, "image", size("v2").await]
+        ])
+    );
+    b.screenshot(&screenshots_dir().join("ui-repository.png"))
+        .await;
+
+    // A guest sees the tags without delete controls.
+    sign_in(&b, &app, "gil", "gil-password-123").await;
+    b.goto(&app.b.url("/repositories/shop/web/api")).await;
+    assert!(b.try_find("#tag-table").await.is_some());
+    assert!(b.try_find("#tag-table form").await.is_none());
+    assert!(b.try_find("#delete-repository").await.is_none());
+
+    // The admin deletes v1 on the page: it can no longer be pulled.
+    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.goto(&app.b.url("/repositories/shop/web/api")).await;
+    b.exec("window.confirm = function () { return true; }", json!([]))
+        .await;
+    b.click_and_wait("#tag-table tbody tr:first-child form button")
+        .await;
+    assert!(!b.text("#tag-table").await.contains("v1\n"));
+    assert_eq!(
+        admin
+            .get("/v2/shop/web/api/manifests/v1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        admin
+            .get("/v2/shop/web/api/manifests/v2")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Deleting the repository asks for its name typed again.
+    b.fill("#confirm-name", "shop/web/ap").await;
+    b.click_and_wait("#delete-repo-form button").await;
+    assert!(b.text("#repo-error").await.contains("Type shop/web/api"));
+    b.fill("#confirm-name", "shop/web/api").await;
+    b.click_and_wait("#delete-repo-form button").await;
+    assert!(b.url().await.ends_with("/orgs/shop"), "{}", b.url().await);
+    assert!(b.try_find("#no-repos").await.is_some());
+    let r = admin.api("GET", "/repositories/shop/web/api", None).await;
+    assert_eq!(r.status(), 404);
+}

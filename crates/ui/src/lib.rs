@@ -17,6 +17,7 @@
 mod assets;
 mod home;
 mod login;
+mod manifest;
 mod members;
 mod orgs;
 mod page;

@@ -1,8 +1,10 @@
 //! Blob links: whether a blob is linked into a repository (and its size), and mounting a blob
 //! linked into one repository into another without moving bytes. Reading the bytes is the
-//! store's job and left to the caller, which shapes them (ranges, redirects, `sendfile`).
+//! store's job and left to the caller, which shapes them (ranges, redirects, `sendfile`);
+//! only small documents (an image's config) are read whole here, up to a stated limit.
 
 use berth_core::{Digest, RepoName};
+use futures_util::StreamExt;
 
 use super::{Error, Service};
 
@@ -35,5 +37,30 @@ impl Service {
         };
         self.meta.link_blob(repo.as_str(), &d, size).await?;
         Ok(true)
+    }
+
+    /// The bytes of blob `digest` of `repo` when it holds at most `max` bytes (a config
+    /// document, not a layer); `None` when it is larger. [`Error::BlobUnknown`] when `repo`
+    /// does not hold it.
+    pub async fn small_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let size = self.blob_size(repo, digest).await?;
+        if size > max {
+            return Ok(None);
+        }
+        let mut stream = self.store.read_blob(digest, 0, size).await?;
+        let mut bytes = Vec::with_capacity(size as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(berth_storage::StorageError::Io)?;
+            if bytes.len() + chunk.len() > max as usize {
+                return Ok(None);
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(Some(bytes))
     }
 }

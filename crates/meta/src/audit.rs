@@ -35,6 +35,10 @@ pub struct AuditQuery {
     pub action: Option<String>,
     /// Only events with an id below this one (pagination, newest first).
     pub before: Option<i64>,
+    /// Only events at or after this time (ms since the epoch)…
+    pub since: Option<i64>,
+    /// …and before this one.
+    pub until: Option<i64>,
     pub limit: i64,
 }
 
@@ -66,13 +70,15 @@ impl Meta {
             let rows = sqlx::query(
                 "SELECT id, at, actor, action, resource, org, source, outcome, detail FROM audit_events \
                  WHERE ($1 IS NULL OR org = $1) AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR action = $3) \
-                 AND id < $4 ORDER BY id DESC LIMIT $5",
+                 AND id < $4 AND at >= $6 AND at < $7 ORDER BY id DESC LIMIT $5",
             )
             .bind(&q.org)
             .bind(&q.actor)
             .bind(&q.action)
             .bind(q.before.unwrap_or(i64::MAX))
             .bind(q.limit)
+            .bind(q.since.unwrap_or(i64::MIN))
+            .bind(q.until.unwrap_or(i64::MAX))
             .fetch_all(&self.read)
             .await?;
             rows.iter()

@@ -15,8 +15,10 @@
 //! never on another edge.
 
 mod assets;
+mod audit;
 mod home;
 mod login;
+mod manifest;
 mod members;
 mod orgs;
 mod page;
@@ -45,7 +47,7 @@ impl UiConfig {
 }
 
 /// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members and robots included),
-/// `/repositories/…` and `/static/…`.
+/// `/repositories/…`, `/audit` and `/static/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/login", web::get().to(login::form))
@@ -65,5 +67,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs/{org}/robots/revoke", web::post().to(robots::revoke))
         .route("/repositories/{tail:.+}", web::get().to(repos::show))
         .route("/repositories/{tail:.+}", web::post().to(repos::act))
+        .route("/audit", web::get().to(audit::list))
         .route("/static/{file}", web::get().to(assets::serve));
 }

@@ -85,8 +85,22 @@ fn repo_name(tail: &str) -> Result<RepoName, UiError> {
     Ok(name)
 }
 
-/// `GET /repositories/{org}/{path…}[?last=]`.
-pub async fn show(req: HttpRequest, tail: web::Path<String>) -> UiResult {
+/// `GET /repositories/{org}/{path…}[?last=]`, and a manifest's page at
+/// `…/-/manifests/{digest}`.
+pub async fn show(
+    req: HttpRequest,
+    tail: web::Path<String>,
+    content: web::Data<Content>,
+) -> UiResult {
+    if let Some((repo, rest)) = tail.split_once("/-/") {
+        let name = repo_name(repo)?;
+        return match rest.split_once('/') {
+            Some(("manifests", digest)) if !digest.contains('/') => {
+                crate::manifest::show(&req, &content, &name, digest).await
+            }
+            _ => Err(berth_auth::Error::NotFound("page").into()),
+        };
+    }
     let name = repo_name(&tail)?;
     page(&req, &name, None, StatusCode::OK).await
 }

@@ -14,6 +14,9 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// Only events with an id below this one.
     pub before: Option<i64>,
+    /// Only events at or after this time (ms since the epoch), and before `until`.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
     pub limit: i64,
 }
 
@@ -33,6 +36,8 @@ impl Auth {
                 actor: f.actor.clone(),
                 action: f.action.clone(),
                 before: f.before,
+                since: f.since,
+                until: f.until,
                 limit: f.limit,
             })
             .await?)

@@ -20,6 +20,8 @@ mod server;
 mod throttling;
 mod tokens;
 mod ui;
+mod ui_audit;
+mod ui_manifests;
 mod ui_members;
 mod ui_repos;
 mod ui_robots;

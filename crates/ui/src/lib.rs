@@ -14,6 +14,7 @@
 //! Depends on `berth-core`, `berth-auth`, `berth-content`, `berth-edge`, actix-web and askama;
 //! never on another edge.
 
+mod account;
 mod assets;
 mod audit;
 mod home;
@@ -24,6 +25,7 @@ mod orgs;
 mod page;
 mod repos;
 mod robots;
+mod users;
 mod visitor;
 
 use actix_web::web;
@@ -47,7 +49,7 @@ impl UiConfig {
 }
 
 /// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members and robots included),
-/// `/repositories/…`, `/audit` and `/static/…`.
+/// `/repositories/…`, `/audit`, `/account…`, `/admin/users…` and `/static/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/login", web::get().to(login::form))
@@ -68,5 +70,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/repositories/{tail:.+}", web::get().to(repos::show))
         .route("/repositories/{tail:.+}", web::post().to(repos::act))
         .route("/audit", web::get().to(audit::list))
+        .route("/account", web::get().to(account::show))
+        .route("/admin/users", web::get().to(users::list))
+        .route("/admin/users", web::post().to(users::create))
+        .route("/admin/users/update", web::post().to(users::update))
+        .route("/account/password", web::post().to(account::password))
         .route("/static/{file}", web::get().to(assets::serve));
 }

@@ -20,6 +20,7 @@ mod server;
 mod throttling;
 mod tokens;
 mod ui;
+mod ui_admin;
 mod ui_audit;
 mod ui_manifests;
 mod ui_members;

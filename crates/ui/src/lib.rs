@@ -21,6 +21,7 @@ mod home;
 mod login;
 mod manifest;
 mod members;
+mod org_settings;
 mod orgs;
 mod page;
 mod repos;
@@ -58,6 +59,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs", web::get().to(orgs::list))
         .route("/orgs", web::post().to(orgs::create))
         .route("/orgs/{org}", web::get().to(orgs::show))
+        .route("/orgs/{org}/settings", web::get().to(org_settings::show))
+        .route("/orgs/{org}/settings", web::post().to(org_settings::save))
+        .route("/orgs/{org}/delete", web::post().to(org_settings::delete))
         .route("/orgs/{org}/members", web::get().to(members::list))
         .route("/orgs/{org}/members", web::post().to(members::set))
         .route(

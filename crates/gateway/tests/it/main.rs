@@ -24,6 +24,7 @@ mod ui_admin;
 mod ui_audit;
 mod ui_manifests;
 mod ui_members;
+mod ui_orgs;
 mod ui_repos;
 mod ui_robots;
 mod ui_sessions;

@@ -46,6 +46,8 @@ pub struct Org {
     pub public: bool,
     /// The user who created it.
     pub owner: Option<String>,
+    /// What it holds, in the owners' words (plain text).
+    pub description: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
     /// How many repositories it holds (in the answer to `GET /orgs/{org}` only).
@@ -59,6 +61,7 @@ impl From<&OrgRow> for Org {
             name: o.name.clone(),
             public: o.public,
             owner: o.owner.clone(),
+            description: o.description.clone(),
             created_at: rfc3339(o.created_at),
             repository_count: None,
         }

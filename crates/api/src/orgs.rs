@@ -62,6 +62,8 @@ pub async fn get_org(req: HttpRequest, auth: web::Data<Auth>, org: web::Path<Str
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
     public: Option<bool>,
+    /// Plain text, at most 4096 bytes; empty clears it.
+    description: Option<String>,
 }
 
 /// Change an organization's settings (org admin).
@@ -75,8 +77,10 @@ pub async fn patch_org(
     body: web::Json<OrgPatch>,
 ) -> ApiResult {
     let c = caller(&auth, &req).await?;
+    let body = body.into_inner();
     let changes = OrgChanges {
         public: body.public,
+        description: body.description,
     };
     let row = auth.update_org(&c, &org, &changes).await?;
     Ok(HttpResponse::Ok().json(Org::from(&row)))

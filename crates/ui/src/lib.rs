@@ -14,16 +14,19 @@
 //! Depends on `berth-core`, `berth-auth`, `berth-content`, `berth-edge`, actix-web and askama;
 //! never on another edge.
 
+mod account;
 mod assets;
 mod audit;
 mod home;
 mod login;
 mod manifest;
 mod members;
+mod org_settings;
 mod orgs;
 mod page;
 mod repos;
 mod robots;
+mod users;
 mod visitor;
 
 use actix_web::web;
@@ -47,7 +50,7 @@ impl UiConfig {
 }
 
 /// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members and robots included),
-/// `/repositories/…`, `/audit` and `/static/…`.
+/// `/repositories/…`, `/audit`, `/account…`, `/admin/users…` and `/static/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/login", web::get().to(login::form))
@@ -56,6 +59,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs", web::get().to(orgs::list))
         .route("/orgs", web::post().to(orgs::create))
         .route("/orgs/{org}", web::get().to(orgs::show))
+        .route("/orgs/{org}/settings", web::get().to(org_settings::show))
+        .route("/orgs/{org}/settings", web::post().to(org_settings::save))
+        .route("/orgs/{org}/delete", web::post().to(org_settings::delete))
         .route("/orgs/{org}/members", web::get().to(members::list))
         .route("/orgs/{org}/members", web::post().to(members::set))
         .route(
@@ -68,5 +74,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/repositories/{tail:.+}", web::get().to(repos::show))
         .route("/repositories/{tail:.+}", web::post().to(repos::act))
         .route("/audit", web::get().to(audit::list))
+        .route("/account", web::get().to(account::show))
+        .route("/admin/users", web::get().to(users::list))
+        .route("/admin/users", web::post().to(users::create))
+        .route("/admin/users/update", web::post().to(users::update))
+        .route("/account/password", web::post().to(account::password))
         .route("/static/{file}", web::get().to(assets::serve));
 }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest};
 use askama::Template;
 use berth_auth::rows::{OrgRow, RepoSummary};
+use berth_core::Permission;
 use berth_edge::Query;
 
 use crate::page::{redirect, render, Nav, UiResult};
@@ -141,6 +142,9 @@ impl From<&RepoSummary> for RepoItem {
 struct OrgPage {
     nav: Nav,
     org: OrgItem,
+    description: String,
+    /// Whether the visitor may change the org's settings.
+    manage: bool,
     repository_count: i64,
     repos: Vec<RepoItem>,
     next: Option<String>,
@@ -159,9 +163,16 @@ pub async fn show(req: HttpRequest, org: web::Path<String>) -> UiResult {
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     let next = more.then(|| rows.last().map(|r| r.name.clone())).flatten();
+    let manage = v.session.is_some()
+        && auth
+            .org_access(&v.caller, &details.org.name, Permission::ManageOrg)
+            .await
+            .is_ok();
     let page = OrgPage {
         nav: v.nav(),
         org: OrgItem::from(&details.org),
+        description: details.org.description.clone().unwrap_or_default(),
+        manage,
         repository_count: details.repository_count,
         repos: rows.iter().map(RepoItem::from).collect(),
         next,

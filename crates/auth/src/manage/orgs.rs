@@ -1,9 +1,11 @@
 //! Organizations: create, list (what the caller may see), read, change, delete — and
 //! [`Auth::org_access`], the one rule for who may see and manage an org. A user's personal
 //! namespace is an org of the user's name, so an org may not take a user's name; an org that
-//! still holds repositories is not deleted.
+//! still holds repositories is not deleted, unless its admin asks for its repositories to go
+//! first.
 
-use berth_core::{Permission, UserName};
+use berth_content::Service as Content;
+use berth_core::{Permission, RepoName, UserName};
 use berth_meta::{MetaError, OrgRow};
 
 use crate::{Auth, Caller, Error, Principal, Result};
@@ -19,7 +21,12 @@ pub struct OrgDetails {
 #[derive(Debug, Clone, Default)]
 pub struct OrgChanges {
     pub public: Option<bool>,
+    /// The new description (empty: none).
+    pub description: Option<String>,
 }
+
+/// Longest org description accepted.
+pub const MAX_ORG_DESCRIPTION_BYTES: usize = 4096;
 
 impl Auth {
     /// The org `name` if the caller holds `perm` in it. An org the caller cannot see is
@@ -108,14 +115,23 @@ impl Auth {
     pub async fn update_org(&self, c: &Caller, name: &str, changes: &OrgChanges) -> Result<OrgRow> {
         c.require_known()?;
         let row = self.org_access(c, name, Permission::ManageOrg).await?;
-        let row = match changes.public {
-            Some(public) => self
-                .meta
-                .update_org(&row.name, public)
-                .await?
-                .ok_or(Error::NotFound("organization"))?,
-            None => row,
-        };
+        if let Some(d) = &changes.description {
+            if d.len() > MAX_ORG_DESCRIPTION_BYTES {
+                return Err(Error::invalid(
+                    "description",
+                    format!("a description holds at most {MAX_ORG_DESCRIPTION_BYTES} bytes"),
+                ));
+            }
+        }
+        let row = self
+            .meta
+            .update_org(
+                &row.name,
+                changes.public.unwrap_or(row.public),
+                changes.description.as_deref(),
+            )
+            .await?
+            .ok_or(Error::NotFound("organization"))?;
         self.audit_change(
             c,
             "org.update",
@@ -124,6 +140,34 @@ impl Auth {
         )
         .await;
         Ok(row)
+    }
+
+    /// Deletes an org and, first, every repository it holds, each through the registry's own
+    /// delete (refused while deletes are disabled) and audited; for an org admin who confirmed
+    /// that the repositories go too.
+    pub async fn delete_org_and_repositories(
+        &self,
+        c: &Caller,
+        name: &str,
+        content: &Content,
+    ) -> Result<()> {
+        c.require_known()?;
+        let row = self.org_access(c, name, Permission::ManageOrg).await?;
+        loop {
+            // Always the first page: what is deleted leaves it.
+            let page = self.meta.org_repos(&row.name, "", 100).await?;
+            if page.is_empty() {
+                break;
+            }
+            for repo in page {
+                let repo_name = RepoName::parse(&repo.name)
+                    .map_err(|e| Error::Internal(format!("stored name {}: {e}", repo.name)))?;
+                content.delete_repository(&repo_name).await?;
+                self.audit_change(c, "repository.delete", &repo.name, Some(&row.name))
+                    .await;
+            }
+        }
+        self.delete_org(c, &row.name).await
     }
 
     /// Deletes an org that holds no repository.

@@ -132,7 +132,10 @@ async fn orgs_are_hidden_managed_by_role_and_kept_while_they_hold_repositories()
     };
     auth.set_member(&dora, "shop", &guest).await.unwrap();
     assert_eq!(auth.org(&gus, "shop").await.unwrap().org.name, "shop");
-    let public = OrgChanges { public: Some(true) };
+    let public = OrgChanges {
+        public: Some(true),
+        description: None,
+    };
     assert!(matches!(
         auth.update_org(&gus, "shop", &public).await,
         Err(Error::Forbidden)

@@ -405,7 +405,16 @@ async fn abandoned_uploads_expire() {
         }
     }
     assert!(gone, "session should expire");
-    assert_eq!(staging::count(&app.b).await, 0, "staging data removed");
+    // The session row goes first, then its staging data: wait for the second step too.
+    let mut left = staging::count(&app.b).await;
+    for _ in 0..300 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = staging::count(&app.b).await;
+    }
+    assert_eq!(left, 0, "staging data removed");
 }
 
 /// A look behind the server's back at its upload staging data, on either blob store.

@@ -19,9 +19,10 @@ pub struct OrgRow {
     pub public: bool,
     pub owner: Option<String>,
     pub created_at: i64,
+    pub description: Option<String>,
 }
 
-const ORG_COLS: &str = "id, name, public, owner, created_at";
+const ORG_COLS: &str = "id, name, public, owner, created_at, description";
 
 fn org_row(r: &AnyRow) -> Result<OrgRow, MetaError> {
     Ok(OrgRow {
@@ -30,6 +31,7 @@ fn org_row(r: &AnyRow) -> Result<OrgRow, MetaError> {
         public: r.try_get::<i64, _>(2)? != 0,
         owner: r.try_get(3)?,
         created_at: r.try_get(4)?,
+        description: r.try_get(5)?,
     })
 }
 
@@ -125,15 +127,25 @@ impl Meta {
         .await
     }
 
-    /// Sets an org's public flag; `None` when there is no such org.
-    pub async fn update_org(&self, name: &str, public: bool) -> Result<Option<OrgRow>, MetaError> {
+    /// Sets an org's public flag and, when given, its description (`Some("")` clears it);
+    /// `None` when there is no such org.
+    pub async fn update_org(
+        &self,
+        name: &str,
+        public: bool,
+        description: Option<&str>,
+    ) -> Result<Option<OrgRow>, MetaError> {
         self.timed(async move {
             let row = sqlx::query(&format!(
-                "UPDATE orgs SET public = $1, updated_at = $2 WHERE name = $3 RETURNING {ORG_COLS}"
+                "UPDATE orgs SET public = $1, updated_at = $2, \
+                 description = CASE WHEN $4 = 1 THEN $5 ELSE description END \
+                 WHERE name = $3 RETURNING {ORG_COLS}"
             ))
             .bind(flag(public))
             .bind(now_ms())
             .bind(name)
+            .bind(flag(description.is_some()))
+            .bind(description.filter(|d| !d.is_empty()))
             .fetch_optional(&self.write)
             .await?;
             row.as_ref().map(org_row).transpose()
@@ -286,12 +298,27 @@ mod tests {
     async fn update_org_sets_the_public_flag() {
         let (_d, m) = test_meta().await;
         let o = m.create_org("team", false, None).await.unwrap();
-        let v = m.update_org("team", true).await.unwrap().unwrap();
+        let v = m.update_org("team", true, None).await.unwrap().unwrap();
         assert!(v.public);
         assert_eq!((v.id, v.created_at), (o.id, o.created_at));
         assert_eq!(m.org_by_name("team").await.unwrap(), Some(v));
-        assert!(!m.update_org("team", false).await.unwrap().unwrap().public);
-        assert_eq!(m.update_org("ghost", true).await.unwrap(), None);
+        let d = m
+            .update_org("team", false, Some("our images"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!d.public);
+        assert_eq!(d.description.as_deref(), Some("our images"));
+        // Without a description the old one stays; an empty one clears it.
+        let kept = m.update_org("team", false, None).await.unwrap().unwrap();
+        assert_eq!(kept.description.as_deref(), Some("our images"));
+        let cleared = m
+            .update_org("team", false, Some(""))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(cleared.description, None);
+        assert_eq!(m.update_org("ghost", true, None).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -1,0 +1,80 @@
+//! An organization's settings in a real headless Chromium: visibility and a description (shown
+//! as text on the org's page), the 403 page for a member who may not manage it, and deleting
+//! it — its name typed again, refused while it holds repositories unless they go too.
+
+use berth_testkit::browser::{screenshots_dir, Browser};
+use berth_testkit::{TestApp, ADMIN_PASSWORD, ADMIN_USER};
+use serde_json::json;
+
+use crate::BIN;
+
+async fn sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) {
+    b.clear_cookies().await;
+    b.goto(&app.b.url("/login")).await;
+    b.fill("#name", user).await;
+    b.fill("#password", password).await;
+    b.click_and_wait("#login-form button[type=submit]").await;
+}
+
+#[tokio::test]
+async fn org_admins_change_settings_and_delete_the_org_with_its_repositories() {
+    let app = TestApp::start(BIN);
+    let admin = app.admin();
+    admin.org("acme", false).await;
+    admin.seed_image("acme/app", "v1").await;
+    app.user_with_password("dev", "dev-password-123").await;
+    admin.member("acme", "user", "dev", "developer").await;
+
+    // A developer may not open the settings.
+    let b = Browser::start().await;
+    sign_in(&b, &app, "dev", "dev-password-123").await;
+    b.goto(&app.b.url("/orgs/acme")).await;
+    assert!(b.try_find("#settings-link").await.is_none());
+    b.goto(&app.b.url("/orgs/acme/settings")).await;
+    assert_eq!(b.text("#error h1").await, "Not allowed");
+
+    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.goto(&app.b.url("/orgs/acme")).await;
+    b.click_and_wait("#settings-link").await;
+    let payload = r#"Our <script>window.__xss=1</script> images"#;
+    b.fill("#org-description", payload).await;
+    b.click("#org-public").await;
+    b.click_and_wait("#settings-form button[type=submit]").await;
+    assert!(b.url().await.ends_with("/orgs/acme"));
+    assert_eq!(b.text("#org-description").await, payload);
+    assert!(b.text("#org-name").await.contains("public"));
+    let ran = b
+        .exec("return window.__xss === undefined ? 0 : 1", json!([]))
+        .await;
+    assert_eq!(ran, 0);
+    let org = admin.api_ok("GET", "/orgs/acme", None).await;
+    assert_eq!(org["public"], true, "{org}");
+    assert_eq!(org["description"], payload, "{org}");
+
+    // Deleting: the name must be typed; with repositories, they must be asked to go too.
+    b.click_and_wait("#settings-link").await;
+    b.click_and_wait("#delete-org-form button").await;
+    assert!(b.text("#settings-error").await.contains("Type acme"));
+    b.fill("#confirm-org", "acme").await;
+    b.click_and_wait("#delete-org-form button").await;
+    assert!(b
+        .text("#settings-error")
+        .await
+        .contains("still holds repositories"));
+    b.screenshot(&screenshots_dir().join("ui-org-settings.png"))
+        .await;
+    b.fill("#confirm-org", "acme").await;
+    b.click("#with-repos").await;
+    b.click_and_wait("#delete-org-form button").await;
+    assert!(b.url().await.ends_with("/orgs"), "{}", b.url().await);
+    assert_eq!(admin.api("GET", "/orgs/acme", None).await.status(), 404);
+    assert_eq!(
+        admin
+            .get("/v2/acme/app/manifests/v1")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

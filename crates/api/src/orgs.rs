@@ -37,11 +37,12 @@ pub async fn create_org(
 /// List the organizations the caller can see (public ones, and those they are a member of).
 #[utoipa::path(get, path = "/api/v1/orgs", tag = "orgs", security((), ("basic" = []), ("bearer" = [])),
     params(("last" = Option<String>, Query, description = "the last name of the previous page"),
-           ("n" = Option<i64>, Query, description = "page size, 1 to 1000 (100)")),
+           ("n" = Option<i64>, Query, description = "page size, 1 to 1000 (100)"),
+           ("q" = Option<String>, Query, description = "only orgs whose name contains this text")),
     responses((status = 200, description = "Orgs in name order", body = Vec<Org>)))]
 pub async fn list_orgs(req: HttpRequest, auth: web::Data<Auth>, q: web::Query<Page>) -> ApiResult {
     let c = caller(&auth, &req).await?;
-    let orgs = auth.list_orgs(&c, q.after(), q.limit()).await?;
+    let orgs = auth.list_orgs(&c, q.after(), q.limit(), q.search()).await?;
     Ok(HttpResponse::Ok().json(model::all::<_, Org>(&orgs)))
 }
 

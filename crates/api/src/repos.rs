@@ -52,7 +52,8 @@ fn repo_path(tail: &str) -> Result<RepoPath, ApiError> {
     security((), ("basic" = []), ("bearer" = [])),
     params(("org" = String, Path, description = "organization"),
            ("last" = Option<String>, Query, description = "the last name of the previous page"),
-           ("n" = Option<i64>, Query, description = "page size, 1 to 1000 (100)")),
+           ("n" = Option<i64>, Query, description = "page size, 1 to 1000 (100)"),
+           ("q" = Option<String>, Query, description = "only repositories whose path inside the org contains this text")),
     responses((status = 200, description = "Repositories in name order", body = Vec<Repository>)))]
 pub async fn org_repositories(
     req: HttpRequest,
@@ -61,7 +62,9 @@ pub async fn org_repositories(
     q: web::Query<Page>,
 ) -> ApiResult {
     let c = caller(&auth, &req).await?;
-    let repos = auth.repositories(&c, &org, q.after(), q.limit()).await?;
+    let repos = auth
+        .repositories(&c, &org, q.after(), q.limit(), q.search())
+        .await?;
     Ok(HttpResponse::Ok().json(model::all::<_, Repository>(&repos)))
 }
 

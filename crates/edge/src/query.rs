@@ -30,14 +30,21 @@ impl Query {
     }
 }
 
-/// Paging of a list: entries after `last`, at most `n` (default 100, at most 1,000).
+/// Paging of a list: entries after `last`, at most `n` (default 100, at most 1,000); lists
+/// that can be searched take the text `q`.
 #[derive(Debug, Default, Deserialize)]
 pub struct Page {
     pub last: Option<String>,
     pub n: Option<i64>,
+    pub q: Option<String>,
 }
 
 impl Page {
+    /// The search text (empty: no search).
+    pub fn search(&self) -> &str {
+        self.q.as_deref().unwrap_or("").trim()
+    }
+
     pub fn after(&self) -> &str {
         self.last.as_deref().unwrap_or("")
     }
@@ -60,6 +67,7 @@ mod tests {
         let p = Page {
             last: None,
             n: Some(5000),
+            q: None,
         };
         assert_eq!((p.after(), p.limit()), ("", 1000));
     }

@@ -327,6 +327,25 @@ pub(crate) fn in_org(repo: &str, org: &str) -> String {
     format!("substr({repo}, 1, length({org}) + 1) = {org} || '/'")
 }
 
+/// `text` with the `LIKE` wildcards (`%`, `_`) and the escape character (`\`) escaped, for a
+/// pattern used with `ESCAPE '\'`.
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A `LIKE` pattern (with `ESCAPE '\'`) matching names that contain `text`; every name when
+/// `text` is empty.
+pub(crate) fn like_pattern(text: &str) -> String {
+    format!("%{}%", like_escape(text))
+}
+
 /// `$from, $from+1, …` placeholders for an `IN (…)` list of `n` values.
 pub(crate) fn placeholders(from: usize, n: usize) -> String {
     (from..from + n)

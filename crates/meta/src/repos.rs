@@ -2,7 +2,7 @@
 
 use sqlx::{Any, Row, Transaction};
 
-use crate::db::{id_by_name, in_org};
+use crate::db::{id_by_name, in_org, like_escape, like_pattern};
 use crate::{now_ms, Meta, MetaError};
 
 impl Meta {
@@ -87,21 +87,26 @@ fn summary(r: &sqlx::any::AnyRow) -> Result<RepoSummary, MetaError> {
 }
 
 impl Meta {
-    /// The repositories of org `org`, by name after `after`.
+    /// The repositories of org `org`, by name after `after`, whose path inside the org contains
+    /// `contains` (empty: all).
     pub async fn org_repos(
         &self,
         org: &str,
         after: &str,
         limit: i64,
+        contains: &str,
     ) -> Result<Vec<RepoSummary>, MetaError> {
+        let pattern = format!("{}/{}", like_escape(org), like_pattern(contains));
         self.timed(async move {
             let rows = sqlx::query(&format!(
-                "{SUMMARY} WHERE {} AND r.name > $2 ORDER BY r.name LIMIT $3",
+                "{SUMMARY} WHERE {} AND r.name > $2 AND r.name LIKE $4 ESCAPE '\\' \
+                 ORDER BY r.name LIMIT $3",
                 in_org("r.name", "$1")
             ))
             .bind(org)
             .bind(after)
             .bind(limit)
+            .bind(&pattern)
             .fetch_all(&self.read)
             .await?;
             rows.iter().map(summary).collect()

@@ -32,7 +32,9 @@ impl Home {
 pub async fn home(req: HttpRequest) -> UiResult {
     let (auth, _) = services(&req)?;
     let v = Visitor::of(&req).await?;
-    let mut rows = auth.list_orgs(&v.caller, "", DASHBOARD_ORGS + 1).await?;
+    let mut rows = auth
+        .list_orgs(&v.caller, "", DASHBOARD_ORGS + 1, "")
+        .await?;
     let more = rows.len() as i64 > DASHBOARD_ORGS;
     rows.truncate(DASHBOARD_ORGS as usize);
     if v.session.is_none() && rows.is_empty() {

@@ -44,6 +44,8 @@ struct NewOrg {
 #[template(path = "orgs.html")]
 struct OrgList {
     nav: Nav,
+    /// The search text.
+    q: String,
     orgs: Vec<OrgItem>,
     /// The `last` of the next page, when there is one.
     next: Option<String>,
@@ -69,12 +71,14 @@ async fn list_page(req: &HttpRequest, form: NewOrg, status: StatusCode) -> UiRes
     let v = Visitor::of(req).await?;
     let q = Query::parse(req.query_string().as_bytes());
     let last = q.get("last").unwrap_or("");
-    let mut rows = auth.list_orgs(&v.caller, last, PAGE + 1).await?;
+    let search = q.get("q").unwrap_or("").trim().to_owned();
+    let mut rows = auth.list_orgs(&v.caller, last, PAGE + 1, &search).await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     let next = more.then(|| rows.last().map(|r| r.name.clone())).flatten();
     let page = OrgList {
         nav: v.nav(),
+        q: search,
         orgs: rows.iter().map(OrgItem::from).collect(),
         next,
         form,
@@ -141,6 +145,8 @@ impl From<&RepoSummary> for RepoItem {
 #[template(path = "org.html")]
 struct OrgPage {
     nav: Nav,
+    /// The search text of the repository list.
+    q: String,
     org: OrgItem,
     description: String,
     /// Whether the visitor may change the org's settings.
@@ -156,9 +162,10 @@ pub async fn show(req: HttpRequest, org: web::Path<String>) -> UiResult {
     let v = Visitor::of(&req).await?;
     let q = Query::parse(req.query_string().as_bytes());
     let last = q.get("last").unwrap_or("");
+    let search = q.get("q").unwrap_or("").trim().to_owned();
     let details = auth.org(&v.caller, &org).await?;
     let mut rows = auth
-        .repositories(&v.caller, &details.org.name, last, PAGE + 1)
+        .repositories(&v.caller, &details.org.name, last, PAGE + 1, &search)
         .await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
@@ -170,6 +177,7 @@ pub async fn show(req: HttpRequest, org: web::Path<String>) -> UiResult {
             .is_ok();
     let page = OrgPage {
         nav: v.nav(),
+        q: search,
         org: OrgItem::from(&details.org),
         description: details.org.description.clone().unwrap_or_default(),
         manage,

@@ -93,14 +93,24 @@ impl Auth {
     }
 
     /// A page of the orgs the caller may see (all for a system admin, public ones and the
-    /// caller's for a user, public ones for anonymous callers).
-    pub async fn list_orgs(&self, c: &Caller, after: &str, limit: i64) -> Result<Vec<OrgRow>> {
+    /// caller's for a user, public ones for anonymous callers) whose name contains `search`
+    /// (empty: all).
+    pub async fn list_orgs(
+        &self,
+        c: &Caller,
+        after: &str,
+        limit: i64,
+        search: &str,
+    ) -> Result<Vec<OrgRow>> {
         let visible_to = match &c.principal {
             p if p.is_admin() => None,
             Principal::User(u) => Some(u.id),
             _ => Some(-1),
         };
-        Ok(self.meta.list_orgs(after, limit, visible_to).await?)
+        Ok(self
+            .meta
+            .list_orgs(after, limit, visible_to, search)
+            .await?)
     }
 
     pub async fn org(&self, c: &Caller, name: &str) -> Result<OrgDetails> {
@@ -155,7 +165,7 @@ impl Auth {
         let row = self.org_access(c, name, Permission::ManageOrg).await?;
         loop {
             // Always the first page: what is deleted leaves it.
-            let page = self.meta.org_repos(&row.name, "", 100).await?;
+            let page = self.meta.org_repos(&row.name, "", 100, "").await?;
             if page.is_empty() {
                 break;
             }

@@ -24,16 +24,18 @@ pub enum RepoItem {
 pub const MAX_DESCRIPTION_BYTES: usize = 64 * 1024;
 
 impl Auth {
-    /// A page of `org`'s repositories (anyone who may read the org).
+    /// A page of `org`'s repositories (anyone who may read the org) whose path inside the org
+    /// contains `search` (empty: all).
     pub async fn repositories(
         &self,
         c: &Caller,
         org: &str,
         after: &str,
         limit: i64,
+        search: &str,
     ) -> Result<Vec<RepoSummary>> {
         let row = self.org_access(c, org, Permission::ReadOrg).await?;
-        Ok(self.meta.org_repos(&row.name, after, limit).await?)
+        Ok(self.meta.org_repos(&row.name, after, limit, search).await?)
     }
 
     pub async fn repository(&self, c: &Caller, name: &RepoName) -> Result<RepoSummary> {

@@ -78,3 +78,46 @@ async fn org_admins_change_settings_and_delete_the_org_with_its_repositories() {
         404
     );
 }
+
+#[tokio::test]
+async fn organizations_and_repositories_are_searched_by_name() {
+    let app = TestApp::start(BIN);
+    let admin = app.admin();
+    for o in ["alpha-team", "beta-team", "gamma"] {
+        admin.org(o, false).await;
+    }
+    for r in ["web/api", "web/ui", "tools"] {
+        admin.seed_image(&format!("gamma/{r}"), "v1").await;
+    }
+    let b = Browser::start().await;
+    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.goto(&app.b.url("/orgs")).await;
+    b.fill("#org-q", "team").await;
+    b.click_and_wait("#org-search button").await;
+    let shown = b.text("#org-table").await;
+    assert!(
+        shown.contains("alpha-team") && shown.contains("beta-team"),
+        "{shown}"
+    );
+    assert!(!shown.contains("gamma"), "{shown}");
+
+    b.goto(&app.b.url("/orgs/gamma")).await;
+    b.fill("#repo-q", "web").await;
+    b.click_and_wait("#repo-search button").await;
+    let shown = b.text("#repo-table").await;
+    assert!(
+        shown.contains("web/api") && shown.contains("web/ui"),
+        "{shown}"
+    );
+    assert!(!shown.contains("tools"), "{shown}");
+    // The org's own name is not part of what is searched.
+    b.goto(&app.b.url("/orgs/gamma?q=gamma")).await;
+    assert!(b.try_find("#no-match").await.is_some());
+    // The API takes the same search.
+    let found = admin.api_ok("GET", "/orgs?q=team", None).await;
+    assert_eq!(found.as_array().unwrap().len(), 2, "{found}");
+    let found = admin
+        .api_ok("GET", "/orgs/gamma/repositories?q=web", None)
+        .await;
+    assert_eq!(found.as_array().unwrap().len(), 2, "{found}");
+}

@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::flag;
 use super::members::{set_member_tx, MEMBER_ORGS};
-use crate::db::{id_by_name, in_org};
+use crate::db::{id_by_name, in_org, like_pattern};
 use crate::{now_ms, Meta, MetaError};
 
 /// An organization.
@@ -91,33 +91,39 @@ impl Meta {
         .await
     }
 
-    /// Orgs sorted by name after `after`; with `visible_to = Some(user id)` only public orgs
-    /// and orgs the user is a member of (directly or through a group).
+    /// Orgs sorted by name after `after`, whose name contains `contains` (empty: all); with
+    /// `visible_to = Some(user id)` only public orgs and orgs the user is a member of (directly
+    /// or through a group).
     pub async fn list_orgs(
         &self,
         after: &str,
         limit: i64,
         visible_to: Option<i64>,
+        contains: &str,
     ) -> Result<Vec<OrgRow>, MetaError> {
+        let pattern = like_pattern(contains);
         self.timed(async move {
             let rows = match visible_to {
                 None => {
                     sqlx::query(&format!(
-                        "SELECT {ORG_COLS} FROM orgs WHERE name > $1 ORDER BY name LIMIT $2"
+                        "SELECT {ORG_COLS} FROM orgs WHERE name > $1 AND name LIKE $3 ESCAPE '\\' \
+                         ORDER BY name LIMIT $2"
                     ))
                     .bind(after)
                     .bind(limit)
+                    .bind(&pattern)
                     .fetch_all(&self.read)
                     .await?
                 }
                 Some(user) => {
                     sqlx::query(&format!(
                         "SELECT {ORG_COLS} FROM orgs WHERE name > $1 AND (public = 1 OR id IN ({MEMBER_ORGS})) \
-                         ORDER BY name LIMIT $2"
+                         AND name LIKE $4 ESCAPE '\\' ORDER BY name LIMIT $2"
                     ))
                     .bind(after)
                     .bind(limit)
                     .bind(user)
+                    .bind(&pattern)
                     .fetch_all(&self.read)
                     .await?
                 }
@@ -260,7 +266,7 @@ mod tests {
 
         let public = m.create_org("open", true, None).await.unwrap();
         assert_eq!(m.ensure_org("open").await.unwrap(), public);
-        assert_eq!(m.list_orgs("", 10, None).await.unwrap().len(), 2);
+        assert_eq!(m.list_orgs("", 10, None, "").await.unwrap().len(), 2);
     }
 
     #[tokio::test]
@@ -281,17 +287,24 @@ mod tests {
             .unwrap();
         m.set_member(via.id, "group", g.id, "writer").await.unwrap();
 
-        let all = names(m.list_orgs("", 100, None).await.unwrap());
+        let all = names(m.list_orgs("", 100, None, "").await.unwrap());
         assert_eq!(all, ["ann", "bob", "closed", "direct", "open", "viagroup"]);
-        let anns = names(m.list_orgs("", 100, Some(ann.id)).await.unwrap());
+        let anns = names(m.list_orgs("", 100, Some(ann.id), "").await.unwrap());
         assert_eq!(anns, ["ann", "direct", "open", "viagroup"]);
-        let bobs = names(m.list_orgs("", 100, Some(bob.id)).await.unwrap());
+        let bobs = names(m.list_orgs("", 100, Some(bob.id), "").await.unwrap());
         assert_eq!(bobs, ["bob", "open"]);
 
-        let page = names(m.list_orgs("ann", 2, Some(ann.id)).await.unwrap());
+        let page = names(m.list_orgs("ann", 2, Some(ann.id), "").await.unwrap());
         assert_eq!(page, ["direct", "open"]);
-        let page = names(m.list_orgs("b", 2, None).await.unwrap());
+        let page = names(m.list_orgs("b", 2, None, "").await.unwrap());
         assert_eq!(page, ["bob", "closed"]);
+        // A search: names containing the text; LIKE's wildcards are plain characters.
+        let found = names(m.list_orgs("", 100, None, "o").await.unwrap());
+        assert_eq!(found, ["bob", "closed", "open", "viagroup"]);
+        let found = names(m.list_orgs("", 100, Some(bob.id), "o").await.unwrap());
+        assert_eq!(found, ["bob", "open"]);
+        assert!(m.list_orgs("", 100, None, "_").await.unwrap().is_empty());
+        assert!(m.list_orgs("", 100, None, "%").await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -62,6 +62,7 @@ routes! {
     get "/orgs/{org}/robots" => robots::list_robots,
     delete "/orgs/{org}/robots/{name}" => robots::delete_robot,
     get "/orgs/{org}/repositories" => repos::org_repositories,
+    post "/orgs/{org}/repositories" => repos::create_repository,
     get "/repositories/{tail:.+}" => repos::repo_get,
     patch "/repositories/{tail:.+}" => repos::repo_patch,
     delete "/repositories/{tail:.+}" => repos::repo_delete,

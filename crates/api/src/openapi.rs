@@ -78,7 +78,7 @@ fn document() {}
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::patch_org, orgs::delete_org,
         orgs::list_members, orgs::put_member, orgs::delete_member,
         robots::create_robot, robots::list_robots, robots::delete_robot,
-        repos::org_repositories, repos::repo_get, repos::repo_patch, repos::repo_delete,
+        repos::org_repositories, repos::create_repository, repos::repo_get, repos::repo_patch, repos::repo_delete,
         repos::sub::tags, repos::sub::delete_tag, repos::sub::manifests,
         repos::sub::delete_manifest,
         audit::audit_log,

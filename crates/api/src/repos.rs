@@ -106,6 +106,37 @@ pub async fn repo_get(
     }
 }
 
+/// A repository to create before its first push.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRepository {
+    /// The path inside the org, e.g. `app` or `team/app`.
+    name: String,
+    /// At most 64 KiB.
+    description: Option<String>,
+}
+
+/// Create an empty repository before its first push (developer and up); its visibility is
+/// the org's.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/repositories", tag = "repositories",
+    request_body = NewRepository,
+    params(("org" = String, Path, description = "organization")),
+    responses((status = 201, description = "Created", body = Repository)))]
+pub async fn create_repository(
+    req: HttpRequest,
+    auth: web::Data<Auth>,
+    org: web::Path<String>,
+    body: web::Json<NewRepository>,
+) -> ApiResult {
+    let name = RepoName::parse(&format!("{org}/{}", body.name.trim_matches('/')))
+        .map_err(|e| ApiError::invalid("name", e.to_string()))?;
+    let c = caller(&auth, &req).await?;
+    let repo = auth
+        .create_repository(&c, &name, body.description.as_deref())
+        .await?;
+    Ok(HttpResponse::Created().json(Repository::from(&repo)))
+}
+
 /// Changes to a repository; absent fields stay.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

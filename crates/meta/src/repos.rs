@@ -125,6 +125,29 @@ impl Meta {
         .await
     }
 
+    /// Creates an empty repository (before its first push) with an optional description;
+    /// false when it exists.
+    pub async fn create_repo(
+        &self,
+        name: &str,
+        description: Option<&str>,
+    ) -> Result<bool, MetaError> {
+        self.timed(async move {
+            let n = sqlx::query(
+                "INSERT INTO repositories (name, created_at, description) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(now_ms())
+            .bind(description)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+            Ok(n > 0)
+        })
+        .await
+    }
+
     /// Sets a repository's description; false when there is no such repository.
     pub async fn set_repo_description(
         &self,

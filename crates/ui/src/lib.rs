@@ -59,6 +59,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/orgs", web::get().to(orgs::list))
         .route("/orgs", web::post().to(orgs::create))
         .route("/orgs/{org}", web::get().to(orgs::show))
+        .route(
+            "/orgs/{org}/repositories",
+            web::post().to(orgs::create_repo),
+        )
         .route("/orgs/{org}/settings", web::get().to(org_settings::show))
         .route("/orgs/{org}/settings", web::post().to(org_settings::save))
         .route("/orgs/{org}/delete", web::post().to(org_settings::delete))

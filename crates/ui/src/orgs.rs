@@ -154,27 +154,82 @@ struct OrgPage {
     repository_count: i64,
     repos: Vec<RepoItem>,
     next: Option<String>,
+    /// Whether the visitor may push, and so create a repository.
+    push: bool,
+    form: NewRepoForm,
 }
 
-/// `GET /orgs/{org}[?last=]`: the organization and a page of its repositories.
+/// The create-repository form as sent, kept when it is shown again with an error.
+#[derive(Default)]
+struct NewRepoForm {
+    name: String,
+    description: String,
+    error: Option<String>,
+}
+
+/// `GET /orgs/{org}[?last=&q=]`: the organization and a page of its repositories.
 pub async fn show(req: HttpRequest, org: web::Path<String>) -> UiResult {
+    org_page(&req, &org, NewRepoForm::default(), StatusCode::OK).await
+}
+
+/// `POST /orgs/{org}/repositories` (`name`: the path inside the org, `description`, `csrf`):
+/// creates an empty repository and opens its page.
+pub async fn create_repo(req: HttpRequest, org: web::Path<String>, body: web::Bytes) -> UiResult {
     let (auth, _) = services(&req)?;
     let v = Visitor::of(&req).await?;
+    let q = Query::parse(&body);
+    v.check_form(&req, &q)?;
+    let mut form = NewRepoForm {
+        name: q
+            .get("name")
+            .unwrap_or("")
+            .trim()
+            .trim_matches('/')
+            .to_owned(),
+        description: q.get("description").unwrap_or("").trim().to_owned(),
+        error: None,
+    };
+    let result = match berth_core::RepoName::parse(&format!("{org}/{}", form.name)) {
+        Ok(name) => auth
+            .create_repository(&v.caller, &name, Some(&form.description))
+            .await
+            .map(|r| r.name),
+        Err(e) => Err(berth_auth::Error::invalid("name", e.to_string())),
+    };
+    match result {
+        Ok(name) => Ok(redirect(&format!("/repositories/{name}"))),
+        Err(e @ (berth_auth::Error::Invalid { .. } | berth_auth::Error::Conflict(_))) => {
+            let status = match e {
+                berth_auth::Error::Conflict(_) => StatusCode::CONFLICT,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            form.error = Some(e.to_string());
+            org_page(&req, &org, form, status).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn org_page(req: &HttpRequest, org: &str, form: NewRepoForm, status: StatusCode) -> UiResult {
+    let (auth, _) = services(req)?;
+    let v = Visitor::of(req).await?;
     let q = Query::parse(req.query_string().as_bytes());
     let last = q.get("last").unwrap_or("");
     let search = q.get("q").unwrap_or("").trim().to_owned();
-    let details = auth.org(&v.caller, &org).await?;
+    let details = auth.org(&v.caller, org).await?;
     let mut rows = auth
         .repositories(&v.caller, &details.org.name, last, PAGE + 1, &search)
         .await?;
     let more = rows.len() as i64 > PAGE;
     rows.truncate(PAGE as usize);
     let next = more.then(|| rows.last().map(|r| r.name.clone())).flatten();
-    let manage = v.session.is_some()
-        && auth
-            .org_access(&v.caller, &details.org.name, Permission::ManageOrg)
-            .await
-            .is_ok();
+    let may = |p: Permission| {
+        let (auth, caller, name) = (&auth, &v.caller, &details.org.name);
+        async move { auth.org_access(caller, name, p).await.is_ok() }
+    };
+    let signed_in = v.session.is_some();
+    let manage = signed_in && may(Permission::ManageOrg).await;
+    let push = signed_in && may(Permission::Push).await;
     let page = OrgPage {
         nav: v.nav(),
         q: search,
@@ -184,8 +239,10 @@ pub async fn show(req: HttpRequest, org: web::Path<String>) -> UiResult {
         repository_count: details.repository_count,
         repos: rows.iter().map(RepoItem::from).collect(),
         next,
+        push,
+        form,
     };
-    Ok(render(StatusCode::OK, &page))
+    Ok(render(status, &page))
 }
 
 /// Bytes as people read them: `0 B`, `12.3 KiB`, `4.0 GiB`.

@@ -154,8 +154,9 @@ async fn page(
     Ok(render(status, &page))
 }
 
-/// `POST /repositories/{org}/{path…}` with `action=delete-tag` (`tag`) or
-/// `action=delete-repository` (`confirm`: the repository's name typed again), and `csrf`.
+/// `POST /repositories/{org}/{path…}` with `action=describe` (`description`),
+/// `action=delete-tag` (`tag`) or `action=delete-repository` (`confirm`: the repository's name
+/// typed again), and `csrf`.
 pub async fn act(
     req: HttpRequest,
     tail: web::Path<String>,
@@ -174,6 +175,16 @@ pub async fn act(
             auth.delete_repository_item(&v.caller, &content, &name, &RepoItem::Tag(tag))
                 .await?;
             Ok(redirect(&format!("/repositories/{name}")))
+        }
+        Some("describe") => {
+            let d = form.get("description").unwrap_or("").trim();
+            match auth.describe_repository(&v.caller, &name, Some(d)).await {
+                Ok(_) => Ok(redirect(&format!("/repositories/{name}"))),
+                Err(e @ berth_auth::Error::Invalid { .. }) => {
+                    page(&req, &name, Some(e.to_string()), StatusCode::BAD_REQUEST).await
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         Some("delete-repository") => {
             if form.get("confirm").map(str::trim) != Some(name.as_str()) {

@@ -67,6 +67,40 @@ impl Auth {
         Ok(self.meta.manifest_rows(name.as_str()).await?)
     }
 
+    /// Creates an empty repository before its first push (Docker Hub's flow; those who may
+    /// push in the org). Its visibility is the org's.
+    pub async fn create_repository(
+        &self,
+        c: &Caller,
+        name: &RepoName,
+        description: Option<&str>,
+    ) -> Result<RepoSummary> {
+        c.require_known()?;
+        if !name.as_str().contains('/') {
+            return Err(Error::invalid(
+                "name",
+                "a repository is named <org>/<path>; give the path inside the org",
+            ));
+        }
+        self.org_access(c, name.org(), Permission::Push).await?;
+        let description = description.map(str::trim).filter(|d| !d.is_empty());
+        if description.is_some_and(|d| d.len() > MAX_DESCRIPTION_BYTES) {
+            return Err(Error::invalid(
+                "description",
+                "description is longer than 64 KiB",
+            ));
+        }
+        if !self.meta.create_repo(name.as_str(), description).await? {
+            return Err(Error::conflict(format!("repository {name} exists")));
+        }
+        self.audit_change(c, "repository.create", name.as_str(), Some(name.org()))
+            .await;
+        self.meta
+            .repo_summary(name.as_str())
+            .await?
+            .ok_or(Error::NotFound("repository"))
+    }
+
     /// Sets the repository's description (those who may delete in the org).
     pub async fn describe_repository(
         &self,

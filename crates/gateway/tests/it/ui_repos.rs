@@ -124,3 +124,66 @@ async fn tags_are_listed_deleted_and_gone_from_the_registry() {
     let r = admin.api("GET", "/repositories/shop/web/api", None).await;
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn repositories_are_created_before_the_first_push_and_described() {
+    let app = TestApp::start(BIN);
+    let admin = app.admin();
+    admin.org("team", true).await;
+    app.user_with_password("dev", "dev-password-123").await;
+    admin.member("team", "user", "dev", "developer").await;
+    let b = Browser::start().await;
+    sign_in(&b, &app, "dev", "dev-password-123").await;
+    b.goto(&app.b.url("/orgs/team")).await;
+
+    // A name the registry refuses: the error beside the form, the input kept.
+    b.fill("#new-repo-name", "Bad Name").await;
+    b.click_and_wait("#create-repo-form button").await;
+    assert!(b.try_find("#repo-create-error").await.is_some());
+    let kept = b
+        .exec(
+            "return document.getElementById('new-repo-name').value",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kept, "Bad Name");
+    b.fill("#new-repo-name", "svc/api").await;
+    b.fill("#new-repo-description", "The API <b>service</b>")
+        .await;
+    b.click_and_wait("#create-repo-form button").await;
+    assert!(b.url().await.ends_with("/repositories/team/svc/api"));
+    assert_eq!(b.text("#repo-description").await, "The API <b>service</b>");
+    assert!(b.try_find("#no-tags").await.is_some());
+    // A developer may not edit the description (maintainers and up may).
+    assert!(b.try_find("#describe-form").await.is_none());
+    // The same name again: a conflict, through the API as well.
+    let r = admin
+        .api(
+            "POST",
+            "/orgs/team/repositories",
+            Some(json!({"name": "svc/api"})),
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let made = admin
+        .api_ok(
+            "POST",
+            "/orgs/team/repositories",
+            Some(json!({"name": "other", "description": "x"})),
+        )
+        .await;
+    assert_eq!(made["name"], "team/other");
+    // The first push goes into the repository made beforehand.
+    admin.seed_image("team/svc/api", "v1").await;
+    let repo = admin
+        .api_ok("GET", "/repositories/team/svc/api", None)
+        .await;
+    assert_eq!(repo["description"], "The API <b>service</b>", "{repo}");
+
+    // The admin edits the description.
+    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.goto(&app.b.url("/repositories/team/svc/api")).await;
+    b.fill("#repo-description-input", "Public API").await;
+    b.click_and_wait("#describe-form button").await;
+    assert_eq!(b.text("#repo-description").await, "Public API");
+}

@@ -108,6 +108,21 @@ pub(super) async fn probe_the_outage(
             .clone();
         (b, m)
     };
+    // A signal or a stop takes a moment to reach the dependency: a request that was already
+    // being answered may still succeed. Wait (bounded) until /readyz first names the outage;
+    // from then on, every round must.
+    let settle = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = readyz(c, &cl.berth).await;
+        if status == 503 {
+            break;
+        }
+        assert!(
+            Instant::now() < settle,
+            "/readyz still reports {body} 10 s into the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut rounds = 0;
     let mut slowest = Duration::ZERO;
     loop {

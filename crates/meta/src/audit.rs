@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use crate::db::placeholders;
 use crate::{Meta, MetaError};
 
 /// One audit event.
@@ -95,6 +96,81 @@ impl Meta {
                         detail: r.try_get(8)?,
                     })
                 })
+                .collect()
+        })
+        .await
+    }
+
+    /// Events of `action` in `orgs` (`None`: everywhere), newest first, at most `limit`.
+    pub async fn recent_events(
+        &self,
+        orgs: Option<&[String]>,
+        action: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, MetaError> {
+        if orgs.is_some_and(|o| o.is_empty()) {
+            return Ok(Vec::new());
+        }
+        self.timed(async move {
+            let scope = match orgs {
+                Some(o) => format!("AND org IN ({})", placeholders(3, o.len())),
+                None => String::new(),
+            };
+            let sql = format!(
+                "SELECT id, at, actor, action, resource, org, source, outcome, detail \
+                 FROM audit_events WHERE action = $1 {scope} ORDER BY id DESC LIMIT $2"
+            );
+            let mut q = sqlx::query(&sql).bind(action).bind(limit);
+            for o in orgs.unwrap_or_default() {
+                q = q.bind(o);
+            }
+            let rows = q.fetch_all(&self.read).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(AuditEvent {
+                        id: r.try_get(0)?,
+                        at: r.try_get(1)?,
+                        actor: r.try_get(2)?,
+                        action: r.try_get(3)?,
+                        resource: r.try_get(4)?,
+                        org: r.try_get(5)?,
+                        source: r.try_get(6)?,
+                        outcome: r.try_get(7)?,
+                        detail: r.try_get(8)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// How many events of `action` in `orgs` (`None`: everywhere) each UTC day since `since`
+    /// had: (day number since the epoch, count), days without events left out.
+    pub async fn events_per_day(
+        &self,
+        orgs: Option<&[String]>,
+        action: &str,
+        since: i64,
+    ) -> Result<Vec<(i64, i64)>, MetaError> {
+        if orgs.is_some_and(|o| o.is_empty()) {
+            return Ok(Vec::new());
+        }
+        self.timed(async move {
+            let scope = match orgs {
+                Some(o) => format!("AND org IN ({})", placeholders(3, o.len())),
+                None => String::new(),
+            };
+            let sql = format!(
+                "SELECT CAST(at / 86400000 AS BIGINT) AS day, COUNT(*) FROM audit_events \
+                 WHERE action = $1 AND at >= $2 {scope} GROUP BY day ORDER BY day"
+            );
+            let mut q = sqlx::query(&sql).bind(action).bind(since);
+            for o in orgs.unwrap_or_default() {
+                q = q.bind(o);
+            }
+            let rows = q.fetch_all(&self.read).await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)?)))
                 .collect()
         })
         .await

@@ -125,6 +125,24 @@ impl Meta {
         .await
     }
 
+    /// Bytes of the blobs linked into the repositories of org `org` (a blob linked into two
+    /// of its repositories counts twice, as in each repository's size).
+    pub async fn org_storage(&self, org: &str) -> Result<i64, MetaError> {
+        self.timed(async move {
+            let row = sqlx::query(&format!(
+                "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM repo_blobs rb \
+                 JOIN repositories r ON r.id = rb.repo_id JOIN blobs b ON b.digest = rb.digest \
+                 WHERE {}",
+                in_org("r.name", "$1")
+            ))
+            .bind(org)
+            .fetch_one(&self.read)
+            .await?;
+            Ok(row.try_get(0)?)
+        })
+        .await
+    }
+
     /// Creates an empty repository (before its first push) with an optional description;
     /// false when it exists.
     pub async fn create_repo(

@@ -5,6 +5,7 @@
 //! The `/api/v1` edge and the UI call these; neither talks to the metadata store itself.
 
 mod audit_log;
+mod dashboard;
 mod groups;
 mod members;
 mod orgs;
@@ -13,6 +14,7 @@ mod robots;
 mod users;
 
 pub use audit_log::AuditFilter;
+pub use dashboard::{Dashboard, DASHBOARD_DAYS, DASHBOARD_ORGS};
 pub use members::Member;
 pub use orgs::{OrgChanges, OrgDetails};
 pub use repos::RepoItem;

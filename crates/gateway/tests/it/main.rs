@@ -22,6 +22,7 @@ mod tokens;
 mod ui;
 mod ui_admin;
 mod ui_audit;
+mod ui_dashboard;
 mod ui_manifests;
 mod ui_members;
 mod ui_orgs;

@@ -101,7 +101,7 @@ pub async fn delete_org(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// List members (not for limited guests).
+/// List members (developers and up; not for guests).
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "members",
     params(("org" = String, Path, description = "organization")),
     responses((status = 200, description = "Users and groups with their roles", body = Vec<Member>)))]

@@ -63,7 +63,7 @@ pub async fn create_robot(
     Ok(HttpResponse::Created().json(v))
 }
 
-/// List robot accounts.
+/// List robot accounts (developers and up; not for guests).
 #[utoipa::path(get, path = "/api/v1/orgs/{org}/robots", tag = "robots",
     params(("org" = String, Path, description = "organization")),
     responses((status = 200, description = "The org's robots", body = Vec<Robot>)))]

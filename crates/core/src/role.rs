@@ -139,7 +139,7 @@ impl Role {
                 ReadLogs,
             ],
             Role::Developer => &[Pull, Push, ReadOrg, ReadMembers, ReadRobots, ReadLogs],
-            Role::Guest => &[Pull, ReadOrg, ReadMembers, ReadRobots, ReadLogs],
+            Role::Guest => &[Pull, ReadOrg, ReadLogs],
             Role::LimitedGuest => &[Pull, ReadOrg],
         }
     }
@@ -321,6 +321,11 @@ mod tests {
             }
         }
         assert!(!Role::LimitedGuest.can(Permission::ReadMembers));
+        // A guest reads the org and its audit log, but not who is in it or its robots.
+        assert!(!Role::Guest.can(Permission::ReadMembers));
+        assert!(!Role::Guest.can(Permission::ReadRobots));
+        assert!(Role::Guest.can(Permission::ReadLogs));
+        assert!(!Role::LimitedGuest.can(Permission::ReadLogs));
         assert!(!Role::Developer.can(Permission::Delete));
         assert!(Role::Maintainer.can(Permission::ManageRobots));
         assert!(!Role::Maintainer.can(Permission::ManageMembers));

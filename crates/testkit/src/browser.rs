@@ -248,6 +248,16 @@ impl Browser {
     pub async fn clear_cookies(&self) {
         self.call(reqwest::Method::DELETE, "/cookie", None).await;
     }
+
+    /// Signs in at `berth`'s `/login` form as `user` (after dropping any cookies, so any
+    /// earlier session is gone). Whether it worked is the caller's to check.
+    pub async fn sign_in(&self, berth: &crate::Berth, user: &str, password: &str) {
+        self.clear_cookies().await;
+        self.goto(&berth.url("/login")).await;
+        self.fill("#name", user).await;
+        self.fill("#password", password).await;
+        self.click_and_wait("#login-form button[type=submit]").await;
+    }
 }
 
 impl Drop for Browser {

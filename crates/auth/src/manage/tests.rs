@@ -144,8 +144,17 @@ async fn orgs_are_hidden_managed_by_role_and_kept_while_they_hold_repositories()
         auth.set_member(&gus, "shop", &guest).await,
         Err(Error::Forbidden)
     ));
+    // Who is in the org and its robots stay hidden from a guest; its audit log does not.
+    assert!(matches!(
+        auth.org_access(&gus, "shop", Permission::ReadMembers).await,
+        Err(Error::Forbidden)
+    ));
+    assert!(matches!(
+        auth.list_members(&gus, "shop").await,
+        Err(Error::Forbidden)
+    ));
     assert!(auth
-        .org_access(&gus, "shop", Permission::ReadMembers)
+        .org_access(&gus, "shop", Permission::ReadLogs)
         .await
         .is_ok());
     // Made public, anyone reads it; anonymous callers are asked to sign in for more.

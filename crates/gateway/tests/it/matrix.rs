@@ -116,9 +116,8 @@ fn expected(who: Who, act: Act, public: bool) -> bool {
         PatchOrg | SetMember | DeleteMember | DeleteOrg => matches!(who, SysAdmin | Admin),
         PatchRepo | DeleteTag => matches!(who, SysAdmin | Admin | Maintainer),
         DeleteRobot => matches!(who, SysAdmin | Admin | Maintainer),
-        ListMembers | ListRobots | OrgAuditLog => {
-            matches!(who, SysAdmin | Admin | Maintainer | Developer | Guest)
-        }
+        ListMembers | ListRobots => matches!(who, SysAdmin | Admin | Maintainer | Developer),
+        OrgAuditLog => matches!(who, SysAdmin | Admin | Maintainer | Developer | Guest),
         CreateRobot => matches!(who, SysAdmin | Admin | Maintainer),
         ListUsers | CreateUser => who == SysAdmin,
     }

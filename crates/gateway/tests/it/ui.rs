@@ -17,13 +17,6 @@ async fn shot(b: &Browser, name: &str) {
 }
 
 /// Signs `user` in through the form.
-async fn sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) {
-    b.goto(&app.b.url("/login")).await;
-    b.fill("#name", user).await;
-    b.fill("#password", password).await;
-    b.click_and_wait("#login-form button[type=submit]").await;
-}
-
 #[tokio::test]
 async fn admin_signs_in_creates_an_org_and_signs_out() {
     let app = TestApp::start(BIN);
@@ -36,7 +29,7 @@ async fn admin_signs_in_creates_an_org_and_signs_out() {
     shot(&b, "sign-in").await;
 
     // A wrong password: a readable message, the name kept.
-    sign_in(&b, &app, ADMIN_USER, "not-the-password").await;
+    b.sign_in(&app.b, ADMIN_USER, "not-the-password").await;
     assert_eq!(b.text("#login-error").await, "Wrong user name or password.");
     let kept = b
         .exec("return document.getElementById('name').value", json!([]))
@@ -45,7 +38,7 @@ async fn admin_signs_in_creates_an_org_and_signs_out() {
     shot(&b, "sign-in-error").await;
 
     // The first admin lands on the empty state that says what to do first.
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     assert!(b.url().await.ends_with('/'), "{}", b.url().await);
     assert!(b.text("#signed-in-as").await.starts_with(ADMIN_USER));
     assert!(b
@@ -213,7 +206,7 @@ async fn hostile_site(target: String, fields: Vec<(&'static str, String)>) -> St
 async fn forms_without_this_sessions_token_or_from_another_site_change_nothing() {
     let app = TestApp::start(BIN);
     let b = Browser::start().await;
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     let csrf = b
         .exec(
             "return document.querySelector('input[name=csrf]').value",
@@ -248,7 +241,7 @@ async fn forms_without_this_sessions_token_or_from_another_site_change_nothing()
     let http = berth_testkit::http_anonymous();
     let other = {
         let b2 = Browser::start().await;
-        sign_in(&b2, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+        b2.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
         b2.exec(
             "return document.querySelector('input[name=csrf]').value",
             json!([]),

@@ -8,14 +8,6 @@ use serde_json::json;
 
 use crate::BIN;
 
-async fn sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) {
-    b.clear_cookies().await;
-    b.goto(&app.b.url("/login")).await;
-    b.fill("#name", user).await;
-    b.fill("#password", password).await;
-    b.click_and_wait("#login-form button[type=submit]").await;
-}
-
 async fn signed_in(b: &Browser) -> bool {
     b.try_find("#signed-in-as").await.is_some()
 }
@@ -32,7 +24,7 @@ async fn user_action(b: &Browser, name: &str, action: &str) {
 async fn admins_manage_accounts_and_users_change_their_password() {
     let app = TestApp::start(BIN);
     let b = Browser::start().await;
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     b.click_and_wait("#users-link").await;
 
     // The last admin cannot lose the flag.
@@ -60,10 +52,10 @@ async fn admins_manage_accounts_and_users_change_their_password() {
     user_action(&b, "nia", "disable").await;
     assert!(b.text("#user-table").await.contains("disabled"));
     let other = Browser::start().await;
-    sign_in(&other, &app, "nia", "nia-password-1").await;
+    other.sign_in(&app.b, "nia", "nia-password-1").await;
     assert!(!signed_in(&other).await);
     user_action(&b, "nia", "enable").await;
-    sign_in(&other, &app, "nia", "nia-password-1").await;
+    other.sign_in(&app.b, "nia", "nia-password-1").await;
     assert!(signed_in(&other).await);
 
     // A new password set by the admin; the admin flag.
@@ -76,7 +68,7 @@ async fn admins_manage_accounts_and_users_change_their_password() {
     // The new password ended nia's session; the new one works.
     other.goto(&app.b.url("/orgs")).await;
     assert!(!signed_in(&other).await);
-    sign_in(&other, &app, "nia", "nia-password-2").await;
+    other.sign_in(&app.b, "nia", "nia-password-2").await;
     assert!(signed_in(&other).await);
 
     // nia changes her own password: the old one is checked, the two new ones must match.
@@ -101,7 +93,7 @@ async fn admins_manage_accounts_and_users_change_their_password() {
     assert!(other.text("#confirm-error").await.contains("differ"));
     // A session elsewhere, ended by the change; this browser stays signed in.
     let third = Browser::start().await;
-    sign_in(&third, &app, "nia", "nia-password-2").await;
+    third.sign_in(&app.b, "nia", "nia-password-2").await;
     assert!(signed_in(&third).await);
     change("nia-password-2", "nia-password-3", "nia-password-3").await;
     assert!(other.try_find("#password-changed").await.is_some());
@@ -114,7 +106,7 @@ async fn admins_manage_accounts_and_users_change_their_password() {
 
     // A user who is not a system admin gets the 403 page.
     app.user_with_password("ray", "ray-password-1").await;
-    sign_in(&third, &app, "ray", "ray-password-1").await;
+    third.sign_in(&app.b, "ray", "ray-password-1").await;
     third.goto(&app.b.url("/admin/users")).await;
     assert_eq!(third.text("#error h1").await, "Not allowed");
 }

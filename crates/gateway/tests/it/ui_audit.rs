@@ -8,14 +8,6 @@ use serde_json::json;
 
 use crate::BIN;
 
-async fn sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) {
-    b.clear_cookies().await;
-    b.goto(&app.b.url("/login")).await;
-    b.fill("#name", user).await;
-    b.fill("#password", password).await;
-    b.click_and_wait("#login-form button[type=submit]").await;
-}
-
 async fn rows(b: &Browser) -> Vec<Vec<String>> {
     let v = b
         .exec(
@@ -48,7 +40,7 @@ async fn the_audit_log_filters_pages_and_is_scoped_by_role() {
     }
 
     let b = Browser::start().await;
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     b.click_and_wait("#audit-link").await;
     // Newest first, 50 to a page; the next page holds the rest.
     let first = rows(&b).await;
@@ -89,12 +81,12 @@ async fn the_audit_log_filters_pages_and_is_scoped_by_role() {
         .await;
 
     // A guest reads the org's log; a limited guest and the whole log are refused.
-    sign_in(&b, &app, "gwen", "gwen-password-123").await;
+    b.sign_in(&app.b, "gwen", "gwen-password-123").await;
     b.goto(&app.b.url("/audit?org=ops")).await;
     assert!(!rows(&b).await.is_empty());
     b.goto(&app.b.url("/audit")).await;
     assert_eq!(b.text("#error h1").await, "Not allowed");
-    sign_in(&b, &app, "lou", "lou-password-1234").await;
+    b.sign_in(&app.b, "lou", "lou-password-1234").await;
     b.goto(&app.b.url("/audit?org=ops")).await;
     assert_eq!(b.text("#error h1").await, "Not allowed");
 

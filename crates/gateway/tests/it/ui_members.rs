@@ -1,7 +1,8 @@
 //! The members page in a real headless Chromium: an org admin adds users with roles through
 //! the form (an unknown user is refused beside the form, the input kept), changes a role and
-//! removes a member; the roles table comes from the one role table; a guest reads the members
-//! without the forms and cannot post them; a limited guest gets the 403 page.
+//! removes a member; the roles table comes from the one role table; a developer reads the
+//! members without the forms and cannot post them; a guest and a limited guest get the 403 page
+//! on the members and the robots pages.
 
 use berth_testkit::browser::{screenshots_dir, Browser};
 use berth_testkit::{TestApp, ADMIN_PASSWORD, ADMIN_USER};
@@ -9,12 +10,9 @@ use serde_json::json;
 
 use crate::BIN;
 
+/// Signs in as `user`, who must then be signed in.
 async fn sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) {
-    b.clear_cookies().await;
-    b.goto(&app.b.url("/login")).await;
-    b.fill("#name", user).await;
-    b.fill("#password", password).await;
-    b.click_and_wait("#login-form button[type=submit]").await;
+    b.sign_in(&app.b, user, password).await;
     assert!(
         b.text("#signed-in-as").await.starts_with(user),
         "{user} is not signed in"
@@ -106,10 +104,10 @@ async fn org_admins_manage_members_and_roles_decide_who_sees_what() {
     b.screenshot(&screenshots_dir().join("ui-members.png"))
         .await;
 
-    // A guest reads the members, without the forms, and a forged post is refused.
-    sign_in(&b, &app, "gus", "gus-password-123").await;
+    // A developer reads the members, without the forms, and a forged post is refused.
+    sign_in(&b, &app, "dev", "dev-password-123").await;
     b.goto(&app.b.url("/orgs/crew/members")).await;
-    assert!(b.text("#member-table").await.contains("dev"));
+    assert!(b.text("#member-table").await.contains("gus"));
     assert!(b.try_find("#member-form").await.is_none());
     let csrf = b
         .exec(
@@ -120,17 +118,21 @@ async fn org_admins_manage_members_and_roles_decide_who_sees_what() {
     let refused = b
         .exec(
             "var f = new FormData(); f.append('csrf', arguments[0]); f.append('kind', 'user'); \
-             f.append('name', 'gus'); f.append('role', 'admin'); \
+             f.append('name', 'dev'); f.append('role', 'admin'); \
              return fetch('/orgs/crew/members', {method: 'POST', body: new URLSearchParams(f)}).then(function (r) { return r.status; });",
             json!([csrf]),
         )
         .await;
     assert_eq!(refused, 403);
 
-    // A limited guest may not see the members at all.
-    sign_in(&b, &app, "lim", "lim-password-123").await;
-    b.goto(&app.b.url("/orgs/crew/members")).await;
-    assert_eq!(b.text("#error h1").await, "Not allowed");
+    // A guest and a limited guest may see neither the members nor the robots.
+    for (user, password) in [("gus", "gus-password-123"), ("lim", "lim-password-123")] {
+        sign_in(&b, &app, user, password).await;
+        for page in ["/orgs/crew/members", "/orgs/crew/robots"] {
+            b.goto(&app.b.url(page)).await;
+            assert_eq!(b.text("#error h1").await, "Not allowed", "{user} at {page}");
+        }
+    }
     b.screenshot(&screenshots_dir().join("ui-forbidden.png"))
         .await;
 

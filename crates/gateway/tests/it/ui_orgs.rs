@@ -8,14 +8,6 @@ use serde_json::json;
 
 use crate::BIN;
 
-async fn sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) {
-    b.clear_cookies().await;
-    b.goto(&app.b.url("/login")).await;
-    b.fill("#name", user).await;
-    b.fill("#password", password).await;
-    b.click_and_wait("#login-form button[type=submit]").await;
-}
-
 #[tokio::test]
 async fn org_admins_change_settings_and_delete_the_org_with_its_repositories() {
     let app = TestApp::start(BIN);
@@ -27,13 +19,13 @@ async fn org_admins_change_settings_and_delete_the_org_with_its_repositories() {
 
     // A developer may not open the settings.
     let b = Browser::start().await;
-    sign_in(&b, &app, "dev", "dev-password-123").await;
+    b.sign_in(&app.b, "dev", "dev-password-123").await;
     b.goto(&app.b.url("/orgs/acme")).await;
     assert!(b.try_find("#settings-link").await.is_none());
     b.goto(&app.b.url("/orgs/acme/settings")).await;
     assert_eq!(b.text("#error h1").await, "Not allowed");
 
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     b.goto(&app.b.url("/orgs/acme")).await;
     b.click_and_wait("#settings-link").await;
     let payload = r#"Our <script>window.__xss=1</script> images"#;
@@ -90,7 +82,7 @@ async fn organizations_and_repositories_are_searched_by_name() {
         admin.seed_image(&format!("gamma/{r}"), "v1").await;
     }
     let b = Browser::start().await;
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     b.goto(&app.b.url("/orgs")).await;
     b.fill("#org-q", "team").await;
     b.click_and_wait("#org-search button").await;

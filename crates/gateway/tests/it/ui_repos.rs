@@ -8,14 +8,6 @@ use serde_json::json;
 
 use crate::BIN;
 
-async fn sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) {
-    b.clear_cookies().await;
-    b.goto(&app.b.url("/login")).await;
-    b.fill("#name", user).await;
-    b.fill("#password", password).await;
-    b.click_and_wait("#login-form button[type=submit]").await;
-}
-
 #[tokio::test]
 async fn tags_are_listed_deleted_and_gone_from_the_registry() {
     let app = TestApp::start(BIN);
@@ -27,7 +19,7 @@ async fn tags_are_listed_deleted_and_gone_from_the_registry() {
     admin.member("shop", "user", "gil", "guest").await;
 
     let b = Browser::start().await;
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     b.goto(&app.b.url("/orgs/shop")).await;
     b.click_and_wait("#repo-table a").await;
     assert!(b.url().await.ends_with("/repositories/shop/web/api"));
@@ -80,14 +72,14 @@ async fn tags_are_listed_deleted_and_gone_from_the_registry() {
         .await;
 
     // A guest sees the tags without delete controls.
-    sign_in(&b, &app, "gil", "gil-password-123").await;
+    b.sign_in(&app.b, "gil", "gil-password-123").await;
     b.goto(&app.b.url("/repositories/shop/web/api")).await;
     assert!(b.try_find("#tag-table").await.is_some());
     assert!(b.try_find("#tag-table form").await.is_none());
     assert!(b.try_find("#delete-repository").await.is_none());
 
     // The admin deletes v1 on the page: it can no longer be pulled.
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     b.goto(&app.b.url("/repositories/shop/web/api")).await;
     b.exec("window.confirm = function () { return true; }", json!([]))
         .await;
@@ -133,7 +125,7 @@ async fn repositories_are_created_before_the_first_push_and_described() {
     app.user_with_password("dev", "dev-password-123").await;
     admin.member("team", "user", "dev", "developer").await;
     let b = Browser::start().await;
-    sign_in(&b, &app, "dev", "dev-password-123").await;
+    b.sign_in(&app.b, "dev", "dev-password-123").await;
     b.goto(&app.b.url("/orgs/team")).await;
 
     // A name the registry refuses: the error beside the form, the input kept.
@@ -181,7 +173,7 @@ async fn repositories_are_created_before_the_first_push_and_described() {
     assert_eq!(repo["description"], "The API <b>service</b>", "{repo}");
 
     // The admin edits the description.
-    sign_in(&b, &app, ADMIN_USER, ADMIN_PASSWORD).await;
+    b.sign_in(&app.b, ADMIN_USER, ADMIN_PASSWORD).await;
     b.goto(&app.b.url("/repositories/team/svc/api")).await;
     b.fill("#repo-description-input", "Public API").await;
     b.click_and_wait("#describe-form button").await;

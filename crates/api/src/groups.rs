@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use berth_auth::Auth;
-use berth_edge::caller;
+use berth_edge::{caller, Page};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -30,12 +30,18 @@ pub async fn create_group(
     Ok(HttpResponse::Created().json(Group::from(&(g, Vec::new()))))
 }
 
-/// List groups with their members (system admins).
+/// List groups with their members (system admins), a page at a time.
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
-    responses((status = 200, description = "Every group", body = Vec<Group>)))]
-pub async fn list_groups(req: HttpRequest, auth: web::Data<Auth>) -> ApiResult {
+    params(("last" = Option<String>, Query, description = "the last name of the previous page"),
+           ("n" = Option<i64>, Query, description = "page size, 1 to 1000 (100)")),
+    responses((status = 200, description = "Groups in name order", body = Vec<Group>)))]
+pub async fn list_groups(
+    req: HttpRequest,
+    auth: web::Data<Auth>,
+    q: web::Query<Page>,
+) -> ApiResult {
     let c = caller(&auth, &req).await?;
-    let groups = auth.list_groups(&c).await?;
+    let groups = auth.list_groups(&c, q.after(), q.limit()).await?;
     Ok(HttpResponse::Ok().json(model::all::<_, Group>(&groups)))
 }
 

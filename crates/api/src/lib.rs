@@ -18,6 +18,7 @@ mod openapi;
 mod orgs;
 mod repos;
 mod robots;
+mod system;
 mod token;
 mod users;
 
@@ -67,6 +68,7 @@ routes! {
     patch "/repositories/{tail:.+}" => repos::repo_patch,
     delete "/repositories/{tail:.+}" => repos::repo_delete,
     get "/audit-log" => audit::audit_log,
+    get "/system/info" => system::system_info,
 }
 
 /// Mounts `/api/v1` and the token routes.

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, HttpBuilder, SecuritySchem
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, groups, model, orgs, repos, robots, users};
+use crate::{audit, groups, model, orgs, repos, robots, system, users};
 
 /// The answers every operation may give besides its own: the failure policy of `/api/v1`.
 const FAILURES: &[(&str, &str, &str)] = &[
@@ -67,7 +67,7 @@ fn document() {}
     info(
         title = "Berth management API",
         version = "1",
-        description = "Users, organizations, members, robot accounts, repositories and the audit log of a Berth registry. Authenticate with HTTP Basic credentials or a bearer access token from /auth/token. A repository name spans several path segments, so its sub-resources follow a /-/ separator (- cannot be a name component). Timestamps are RFC 3339 UTC."
+        description = "Users, groups, organizations, members, robot accounts, repositories, the audit log and the system information of a Berth registry. Authenticate with HTTP Basic credentials or a bearer access token from /auth/token. A repository name spans several path segments, so its sub-resources follow a /-/ separator (- cannot be a name component). Timestamps are RFC 3339 UTC."
     ),
     paths(
         document,
@@ -82,6 +82,7 @@ fn document() {}
         repos::sub::tags, repos::sub::delete_tag, repos::sub::manifests,
         repos::sub::delete_manifest,
         audit::audit_log,
+        system::system_info,
     ),
     components(schemas(model::ErrorBody, model::ErrorDetail, model::RobotRuleDoc)),
     modifiers(&Common),
@@ -94,6 +95,7 @@ fn document() {}
         (name = "robots", description = "Robot accounts for CI"),
         (name = "repositories", description = "Repositories, tags and manifests"),
         (name = "audit", description = "The audit log"),
+        (name = "system", description = "The installation: version, backends, figures"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -15,6 +15,7 @@ mod identity;
 mod manifests;
 mod repos;
 mod sessions;
+mod stats;
 mod tokens;
 mod uploads;
 
@@ -24,6 +25,7 @@ pub use identity::{GroupRow, MemberRow, NewRobot, NewUser, OrgRow, RobotRow, Use
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use repos::{ManifestSummary, RepoSummary, TagRow, Visibility};
 pub use sessions::SessionRow;
+pub use stats::SystemCounts;
 pub use tokens::{KeyRow, RefreshRow};
 pub use uploads::UploadRow;
 

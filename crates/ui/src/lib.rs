@@ -17,6 +17,7 @@
 mod account;
 mod assets;
 mod audit;
+mod groups;
 mod home;
 mod login;
 mod manifest;
@@ -26,6 +27,7 @@ mod orgs;
 mod page;
 mod repos;
 mod robots;
+mod system;
 mod users;
 mod visitor;
 
@@ -50,7 +52,8 @@ impl UiConfig {
 }
 
 /// Mounts the UI: `/`, `/login`, `/logout`, `/orgs…` (members and robots included),
-/// `/repositories/…`, `/audit`, `/account…`, `/admin/users…` and `/static/…`.
+/// `/repositories/…`, `/audit`, `/account…`, `/admin/users…`, `/admin/groups…`,
+/// `/admin/system` and `/static/…`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home::home))
         .route("/login", web::get().to(login::form))
@@ -82,6 +85,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/users", web::get().to(users::list))
         .route("/admin/users", web::post().to(users::create))
         .route("/admin/users/update", web::post().to(users::update))
+        .route("/admin/groups", web::get().to(groups::list))
+        .route("/admin/groups", web::post().to(groups::create))
+        .route("/admin/groups/members", web::post().to(groups::members))
+        .route("/admin/system", web::get().to(system::show))
         .route("/account/password", web::post().to(account::password))
         .route("/static/{file}", web::get().to(assets::serve));
 }

@@ -29,10 +29,16 @@ impl Auth {
         Ok(g)
     }
 
-    /// Every group with the names of its members.
-    pub async fn list_groups(&self, c: &Caller) -> Result<Vec<(GroupRow, Vec<String>)>> {
+    /// A page of groups by name (after `after`, at most `limit`), each with the names of its
+    /// members.
+    pub async fn list_groups(
+        &self,
+        c: &Caller,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(GroupRow, Vec<String>)>> {
         c.require_admin()?;
-        Ok(self.meta.list_groups().await?)
+        Ok(self.meta.list_groups(after, limit).await?)
     }
 
     async fn group_and_user(&self, group: &str, user: &str) -> Result<(i64, i64)> {

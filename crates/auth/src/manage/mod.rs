@@ -11,6 +11,7 @@ mod members;
 mod orgs;
 mod repos;
 mod robots;
+mod system;
 mod users;
 
 pub use audit_log::AuditFilter;
@@ -19,6 +20,7 @@ pub use members::Member;
 pub use orgs::{OrgChanges, OrgDetails};
 pub use repos::RepoItem;
 pub use robots::{NewRobotSpec, RobotCreated};
+pub use system::SystemInfo;
 pub use users::{NewAccount, UserChanges};
 
 use crate::{Auth, Caller};

@@ -29,6 +29,7 @@ mod ui_orgs;
 mod ui_repos;
 mod ui_robots;
 mod ui_sessions;
+mod ui_system;
 mod uploads;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

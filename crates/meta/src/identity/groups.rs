@@ -90,31 +90,49 @@ impl Meta {
         .await
     }
 
-    /// Every group, by name, with its member user names.
-    pub async fn list_groups(&self) -> Result<Vec<(GroupRow, Vec<String>)>, MetaError> {
+    /// A page of groups by name (those after `after`, at most `limit`), each with its member
+    /// user names: two bounded queries, the members only of the page's groups.
+    pub async fn list_groups(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(GroupRow, Vec<String>)>, MetaError> {
         self.timed(async move {
-            let groups = sqlx::query("SELECT id, name, external_dn FROM user_groups ORDER BY name")
-                .fetch_all(&self.read)
-                .await?;
-            let members = sqlx::query(
-                "SELECT gm.group_id, u.name FROM group_members gm JOIN users u ON u.id = gm.user_id ORDER BY u.name",
+            let groups = sqlx::query(
+                "SELECT id, name, external_dn FROM user_groups WHERE name > $1 ORDER BY name LIMIT $2",
             )
+            .bind(after)
+            .bind(limit.max(0))
             .fetch_all(&self.read)
             .await?;
             let mut out = Vec::with_capacity(groups.len());
             for g in &groups {
-                let row = GroupRow {
-                    id: g.try_get(0)?,
-                    name: g.try_get(1)?,
-                    external_dn: g.try_get(2)?,
-                };
-                let mut names = Vec::new();
-                for m in &members {
-                    if m.try_get::<i64, _>(0)? == row.id {
-                        names.push(m.try_get(1)?);
-                    }
+                out.push((
+                    GroupRow {
+                        id: g.try_get(0)?,
+                        name: g.try_get(1)?,
+                        external_dn: g.try_get(2)?,
+                    },
+                    Vec::new(),
+                ));
+            }
+            let (Some(first), Some(last)) = (out.first(), out.last()) else {
+                return Ok(out);
+            };
+            let members = sqlx::query(
+                "SELECT gm.group_id, u.name FROM group_members gm \
+                 JOIN user_groups g ON g.id = gm.group_id JOIN users u ON u.id = gm.user_id \
+                 WHERE g.name >= $1 AND g.name <= $2 ORDER BY u.name",
+            )
+            .bind(first.0.name.clone())
+            .bind(last.0.name.clone())
+            .fetch_all(&self.read)
+            .await?;
+            for m in &members {
+                let id: i64 = m.try_get(0)?;
+                if let Some(entry) = out.iter_mut().find(|(g, _)| g.id == id) {
+                    entry.1.push(m.try_get(1)?);
                 }
-                out.push((row, names));
             }
             Ok(out)
         })
@@ -147,7 +165,7 @@ mod tests {
 
     /// Each group's number of members, groups by name.
     async fn sizes(m: &Meta) -> Vec<usize> {
-        let groups = m.list_groups().await.unwrap();
+        let groups = m.list_groups("", 100).await.unwrap();
         groups.into_iter().map(|(_, names)| names.len()).collect()
     }
 
@@ -161,7 +179,7 @@ mod tests {
         assert_eq!(again, g);
         assert_eq!(m.group_by_name("devs").await.unwrap(), Some(g));
         assert_eq!(m.group_by_name("ops").await.unwrap(), None);
-        assert_eq!(m.list_groups().await.unwrap().len(), 1);
+        assert_eq!(m.list_groups("", 100).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -201,7 +219,7 @@ mod tests {
             .await
             .unwrap();
 
-        let groups = m.list_groups().await.unwrap();
+        let groups = m.list_groups("", 100).await.unwrap();
         assert_eq!(groups[0], (devs.clone(), vec!["zed".to_string()]));
         assert_eq!(
             groups[1],
@@ -210,8 +228,15 @@ mod tests {
 
         assert!(m.remove_group_member(ops.id, zed.id).await.unwrap());
         assert!(!m.remove_group_member(ops.id, zed.id).await.unwrap());
-        let groups = m.list_groups().await.unwrap();
+        let groups = m.list_groups("", 100).await.unwrap();
         assert_eq!(groups[1].1, ["amy"]);
         assert_eq!(groups[0].1, ["zed"]);
+
+        // Pages: each holds its own groups' members and nothing of the others.
+        let first = m.list_groups("", 1).await.unwrap();
+        assert_eq!(first, [(devs, vec!["zed".to_string()])]);
+        let second = m.list_groups("devs", 1).await.unwrap();
+        assert_eq!(second, [(ops, vec!["amy".to_string()])]);
+        assert!(m.list_groups("ops", 1).await.unwrap().is_empty());
     }
 }

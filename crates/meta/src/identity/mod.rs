@@ -43,7 +43,7 @@ pub(crate) async fn revoke_subject_tx(
 
 /// A migrated SQLite store in a fresh temporary directory, for the aggregates' unit tests.
 #[cfg(test)]
-async fn test_meta() -> (tempfile::TempDir, crate::Meta) {
+pub(crate) async fn test_meta() -> (tempfile::TempDir, crate::Meta) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
     let meta = crate::Meta::connect(&url, &crate::MetaOptions::default())

@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(m.user_by_name("erin").await.unwrap(), None);
         assert!(m.list_members(team.id).await.unwrap().is_empty());
         assert_eq!(m.refresh_token("h").await.unwrap(), None);
-        let groups = m.list_groups().await.unwrap();
+        let groups = m.list_groups("", 100).await.unwrap();
         assert!(groups[0].1.is_empty(), "{groups:?}");
         let personal = m.org_by_name("erin").await.unwrap().unwrap();
         assert!(m.list_members(personal.id).await.unwrap().is_empty());

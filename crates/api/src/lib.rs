@@ -10,6 +10,7 @@
 //!
 //! Depends on `berth-core`, `berth-auth`, `berth-edge` and actix-web; never on another edge.
 
+mod account;
 mod audit;
 mod error;
 mod groups;
@@ -47,6 +48,9 @@ routes! {
     patch "/users/{name}" => users::patch_user,
     delete "/users/{name}" => users::delete_user,
     put "/users/{name}/password" => users::set_password,
+    post "/account/tokens" => account::create_token,
+    get "/account/tokens" => account::list_tokens,
+    delete "/account/tokens/{name}" => account::delete_token,
     post "/groups" => groups::create_group,
     get "/groups" => groups::list_groups,
     put "/groups/{name}/members/{user}" => groups::put_group_member,

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, HttpBuilder, SecuritySchem
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit, groups, model, orgs, repos, robots, system, users};
+use crate::{account, audit, groups, model, orgs, repos, robots, system, users};
 
 /// The answers every operation may give besides its own: the failure policy of `/api/v1`.
 const FAILURES: &[(&str, &str, &str)] = &[
@@ -73,6 +73,7 @@ fn document() {}
         document,
         users::create_user, users::list_users, users::get_user, users::patch_user,
         users::delete_user, users::set_password,
+        account::create_token, account::list_tokens, account::delete_token,
         groups::create_group, groups::list_groups, groups::put_group_member,
         groups::delete_group_member,
         orgs::create_org, orgs::list_orgs, orgs::get_org, orgs::patch_org, orgs::delete_org,
@@ -89,6 +90,7 @@ fn document() {}
     security(("basic" = []), ("bearer" = [])),
     tags(
         (name = "users", description = "Local accounts"),
+        (name = "account", description = "The caller's own personal CLI tokens"),
         (name = "groups", description = "Groups of users, usable as org members"),
         (name = "orgs", description = "Organizations"),
         (name = "members", description = "Who holds which role in an org"),

@@ -51,8 +51,8 @@ pub use token::{Claims, TokenError};
 /// never reach the store itself).
 pub mod rows {
     pub use berth_meta::{
-        AuditEvent, GroupRow, ManifestSummary, MemberRow, OrgRow, RepoSummary, RobotRow, TagRow,
-        UserRow,
+        AuditEvent, GroupRow, ManifestSummary, MemberRow, OrgRow, PersonalTokenRow, RepoSummary,
+        RobotRow, TagRow, UserRow,
     };
 }
 

@@ -99,6 +99,10 @@ impl Auth {
         secret: &str,
         source: Option<IpAddr>,
     ) -> Result<Principal, Error> {
+        // A personal token is cheap to check and may be revoked at any moment: never cached.
+        if crate::manage::is_personal_token(secret) {
+            return self.login(name, secret, source).await;
+        }
         let fp = self.basic_cache.fingerprint(name, secret);
         let cached = self
             .basic_cache
@@ -158,6 +162,13 @@ impl Auth {
             };
         }
         let user = self.meta.user_by_name(name).await?;
+        // A personal CLI token: a SHA-256 and one lookup. Anything else that was sent (a
+        // password that happens to look like one included) goes through the password check.
+        if crate::manage::is_personal_token(secret) {
+            if let Some(p) = self.check_personal_token(user.as_ref(), secret).await? {
+                return Ok(p);
+            }
+        }
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = password::verify(phc, secret.to_owned()).await;
         match user {

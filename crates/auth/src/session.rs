@@ -65,6 +65,18 @@ impl Auth {
                 "robot accounts cannot sign in to the web UI; use a user account",
             ));
         };
+        // A personal token is for the CLI and the API: a stolen one must not open the web UI.
+        if crate::manage::is_personal_token(password)
+            && self
+                .check_personal_token(Some(&user), password)
+                .await?
+                .is_some()
+        {
+            return Err(Error::invalid(
+                "password",
+                "personal tokens are for docker login and the API; sign in here with your password",
+            ));
+        }
         let token = new_secret(TOKEN_PREFIX);
         let expires = now_ms() + self.config.session_max.as_millis() as i64;
         self.meta

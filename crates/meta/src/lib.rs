@@ -21,7 +21,9 @@ mod uploads;
 
 pub use audit::{AuditEvent, AuditQuery};
 pub use db::{Backend, Meta, MetaError, MetaOptions};
-pub use identity::{GroupRow, MemberRow, NewRobot, NewUser, OrgRow, RobotRow, UserPatch, UserRow};
+pub use identity::{
+    GroupRow, MemberRow, NewRobot, NewUser, OrgRow, PersonalTokenRow, RobotRow, UserPatch, UserRow,
+};
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use repos::{ManifestSummary, RepoSummary, TagRow, Visibility};
 pub use sessions::SessionRow;

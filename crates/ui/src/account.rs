@@ -1,6 +1,7 @@
 //! The signed-in user's own account: who they are, and changing their password (the old one
 //! checked, the rules of `berth-auth`). A new password ends every session of the account on
-//! every replica, so the browser that changed it is signed in again with the new one.
+//! every replica, so the browser that changed it is signed in again with the new one. The
+//! page also lists the user's personal CLI tokens (see `tokens` for creating and revoking).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,6 +21,23 @@ struct AccountPage {
     source: String,
     error: Option<(String, String)>,
     changed: bool,
+    tokens: Vec<TokenItem>,
+    token_form: TokenForm,
+}
+
+/// A personal token as the list shows it.
+pub struct TokenItem {
+    pub name: String,
+    pub created: String,
+    pub expires: String,
+}
+
+/// The new-token form as sent, kept when it is shown again with an error.
+#[derive(Default)]
+pub struct TokenForm {
+    pub name: String,
+    pub days: String,
+    pub error: Option<String>,
 }
 
 impl AccountPage {
@@ -31,10 +49,28 @@ impl AccountPage {
     }
 }
 
-async fn page(req: &HttpRequest, error: Option<(String, String)>, status: StatusCode) -> UiResult {
+/// The account page with a password error or a token form to show again, if any.
+pub async fn page(
+    req: &HttpRequest,
+    error: Option<(String, String)>,
+    token_form: TokenForm,
+    status: StatusCode,
+) -> UiResult {
+    let (auth, _) = services(req)?;
     let v = Visitor::of(req).await?;
     let s = v.signed_in()?;
     let q = Query::parse(req.query_string().as_bytes());
+    let day = |ms: i64| berth_edge::rfc3339(ms).get(..10).unwrap_or("").to_owned();
+    let tokens = auth
+        .personal_tokens(&v.caller)
+        .await?
+        .into_iter()
+        .map(|t| TokenItem {
+            created: day(t.created_at),
+            expires: t.expires_at.map_or_else(|| "never".to_owned(), day),
+            name: t.name,
+        })
+        .collect();
     let page = AccountPage {
         nav: v.nav(),
         name: s.user.name.clone(),
@@ -43,13 +79,15 @@ async fn page(req: &HttpRequest, error: Option<(String, String)>, status: Status
         source: s.user.source.clone(),
         changed: q.get("changed").is_some(),
         error,
+        tokens,
+        token_form,
     };
     Ok(render(status, &page))
 }
 
 /// `GET /account`.
 pub async fn show(req: HttpRequest) -> UiResult {
-    page(&req, None, StatusCode::OK).await
+    page(&req, None, TokenForm::default(), StatusCode::OK).await
 }
 
 /// `POST /account/password` (`old_password`, `password`, `confirm`, `csrf`).
@@ -65,7 +103,7 @@ pub async fn password(req: HttpRequest, body: web::Bytes) -> UiResult {
             "confirm".to_owned(),
             "The two new passwords differ.".to_owned(),
         );
-        return page(&req, Some(e), StatusCode::BAD_REQUEST).await;
+        return page(&req, Some(e), TokenForm::default(), StatusCode::BAD_REQUEST).await;
     }
     let old = form.get("old_password").unwrap_or("");
     match auth.set_password(&v.caller, &name, new, Some(old)).await {
@@ -89,7 +127,7 @@ pub async fn password(req: HttpRequest, body: web::Bytes) -> UiResult {
         }
         Err(berth_auth::Error::Invalid { field, message }) => {
             let e = (field.to_owned(), message);
-            page(&req, Some(e), StatusCode::BAD_REQUEST).await
+            page(&req, Some(e), TokenForm::default(), StatusCode::BAD_REQUEST).await
         }
         Err(e) => Err(e.into()),
     }

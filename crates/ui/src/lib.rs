@@ -28,6 +28,7 @@ mod page;
 mod repos;
 mod robots;
 mod system;
+mod tokens;
 mod users;
 mod visitor;
 
@@ -90,5 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/admin/groups/members", web::post().to(groups::members))
         .route("/admin/system", web::get().to(system::show))
         .route("/account/password", web::post().to(account::password))
+        .route("/account/tokens", web::post().to(tokens::create))
+        .route("/account/tokens/revoke", web::post().to(tokens::revoke))
         .route("/static/{file}", web::get().to(assets::serve));
 }

@@ -12,7 +12,7 @@ use berth_core::{Permission, RobotAction, RobotRule};
 use berth_edge::Query;
 
 use crate::page::{redirect, render, Nav, UiResult};
-use crate::visitor::{services, Visitor};
+use crate::visitor::{registry_host, services, Visitor};
 
 /// Longest expiry the form offers, in days (0 means never).
 const MAX_DAYS: u32 = 3650;
@@ -154,13 +154,7 @@ pub async fn create(req: HttpRequest, org: web::Path<String>, body: web::Bytes) 
     };
     match auth.create_robot(&v.caller, &org, &spec).await {
         Ok(created) => {
-            let host = if cfg.external_url.is_empty() {
-                req.connection_info().host().to_owned()
-            } else {
-                cfg.external_url
-                    .split_once("://")
-                    .map_or(cfg.external_url.clone(), |(_, h)| h.to_owned())
-            };
+            let host = registry_host(&req, &cfg);
             let page = CreatedPage {
                 nav: v.nav(),
                 org: org.to_string(),

@@ -117,6 +117,17 @@ pub fn services(req: &HttpRequest) -> Result<(Auth, UiConfig), UiError> {
     Ok((auth.get_ref().clone(), cfg))
 }
 
+/// The host people give `docker login`: the external URL's, else the one this request came to.
+pub fn registry_host(req: &HttpRequest, cfg: &UiConfig) -> String {
+    if cfg.external_url.is_empty() {
+        req.connection_info().host().to_owned()
+    } else {
+        cfg.external_url
+            .split_once("://")
+            .map_or(cfg.external_url.clone(), |(_, h)| h.to_owned())
+    }
+}
+
 /// Refuses a request a browser sent from another origin (its `Origin` header names another
 /// scheme, host or port, or is `null`). Requests without `Origin` (not from a browser form)
 /// pass; the CSRF token still guards them.

@@ -253,3 +253,84 @@ async fn robot_rules_are_validated_and_the_secret_logs_in() {
         Err(Error::BadCredentials)
     ));
 }
+
+#[tokio::test]
+async fn personal_tokens_log_in_as_their_user_until_revoked_or_expired() {
+    let (_d, auth, root) = service().await;
+    auth.create_user(&root, &account("pia")).await.unwrap();
+    auth.create_user(&root, &account("max")).await.unwrap();
+    let pia = as_user(&auth, "pia").await;
+    let (row, secret) = auth
+        .create_personal_token(&pia, "laptop", None)
+        .await
+        .unwrap();
+    assert_eq!(row.name, "laptop");
+    assert!(secret.starts_with(super::PERSONAL_TOKEN_PREFIX));
+    // It logs in as pia (through the cache-free Basic path too), and only as pia.
+    let p = auth.login("pia", &secret, None).await.unwrap();
+    assert_eq!(p.user().unwrap().name, "pia");
+    assert!(auth.login_basic("pia", &secret, None).await.is_ok());
+    assert!(matches!(
+        auth.login("max", &secret, None).await,
+        Err(Error::BadCredentials)
+    ));
+    // The web UI's sign-in takes the password, never a token.
+    assert!(matches!(
+        auth.sign_in("pia", &secret, None).await,
+        Err(Error::Invalid {
+            field: "password",
+            ..
+        })
+    ));
+    assert!(auth.sign_in("pia", "pia-password", None).await.is_ok());
+    // Names: unique per user, not empty; an expiry in the past is refused; robots and
+    // anonymous callers hold none.
+    assert!(matches!(
+        auth.create_personal_token(&pia, "laptop", None).await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        auth.create_personal_token(&pia, " ", None).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(matches!(
+        auth.create_personal_token(&pia, "old", Some(1)).await,
+        Err(Error::Invalid { .. })
+    ));
+    let anonymous = Caller::new(Principal::Anonymous, None);
+    assert!(auth.personal_tokens(&anonymous).await.is_err());
+    // A disabled user's token stops; enabled again, it works.
+    let disable = |d| UserChanges {
+        disabled: Some(d),
+        ..Default::default()
+    };
+    auth.update_user(&root, "pia", &disable(true))
+        .await
+        .unwrap();
+    assert!(auth.login("pia", &secret, None).await.is_err());
+    auth.update_user(&root, "pia", &disable(false))
+        .await
+        .unwrap();
+    let pia = as_user(&auth, "pia").await;
+    assert!(auth.login("pia", &secret, None).await.is_ok());
+    // Revoked: refused at once, also on the Basic path.
+    let names: Vec<String> = auth
+        .personal_tokens(&pia)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["laptop"]);
+    auth.revoke_personal_token(&pia, "laptop").await.unwrap();
+    assert!(matches!(
+        auth.login_basic("pia", &secret, None).await,
+        Err(Error::BadCredentials)
+    ));
+    assert!(matches!(
+        auth.revoke_personal_token(&pia, "laptop").await,
+        Err(Error::NotFound(_))
+    ));
+    // The password still works as before.
+    assert!(auth.login("pia", "pia-password", None).await.is_ok());
+}

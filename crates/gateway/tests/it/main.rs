@@ -30,6 +30,7 @@ mod ui_repos;
 mod ui_robots;
 mod ui_sessions;
 mod ui_system;
+mod ui_tokens;
 mod uploads;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_berth");

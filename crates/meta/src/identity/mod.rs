@@ -12,6 +12,7 @@ use crate::MetaError;
 mod groups;
 mod members;
 mod orgs;
+mod personal_tokens;
 mod robots;
 mod users;
 
@@ -19,6 +20,7 @@ pub use groups::GroupRow;
 pub use members::MemberRow;
 pub(crate) use members::MEMBER_ORGS;
 pub use orgs::OrgRow;
+pub use personal_tokens::PersonalTokenRow;
 pub use robots::{NewRobot, RobotRow};
 pub use users::{NewUser, UserPatch, UserRow};
 

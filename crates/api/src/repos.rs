@@ -95,7 +95,9 @@ pub async fn repo_get(
             Ok(HttpResponse::Ok().json(model::all::<_, Tag>(&tags)))
         }
         RepoPath::Manifests(name, None) => {
-            let ms = auth.repository_manifests(&c, &name).await?;
+            let ms = auth
+                .repository_manifests(&c, &name, q.after(), q.limit())
+                .await?;
             Ok(HttpResponse::Ok().json(model::all::<_, ManifestSummary>(&ms)))
         }
         _ => Err(ApiError(Failure::new(
@@ -224,12 +226,14 @@ pub mod sub {
     #[allow(dead_code)]
     pub fn delete_tag() {}
 
-    /// The repository's manifests, newest first, with their tags.
+    /// The repository's manifests, newest first, with their tags, a page at a time.
     #[utoipa::path(get, path = "/api/v1/repositories/{org}/{repo}/-/manifests", tag = "repositories",
         security((), ("basic" = []), ("bearer" = [])),
         params(("org" = String, Path, description = "organization"),
-               ("repo" = String, Path, description = "the repository's path inside the org")),
-        responses((status = 200, description = "Manifests", body = Vec<ManifestSummary>)))]
+               ("repo" = String, Path, description = "the repository's path inside the org"),
+               ("last" = Option<String>, Query, description = "the last digest of the previous page"),
+               ("n" = Option<i64>, Query, description = "page size, 1 to 1000 (100)")),
+        responses((status = 200, description = "Manifests, newest first, one page", body = Vec<ManifestSummary>)))]
     #[allow(dead_code)]
     pub fn manifests() {}
 

@@ -253,45 +253,63 @@ impl Meta {
         .await
     }
 
-    /// Every manifest of `repo`, newest first, with its tags.
-    pub async fn manifest_rows(&self, repo: &str) -> Result<Vec<ManifestSummary>, MetaError> {
+    /// A page of the manifests of `repo`, newest first, each with its tags: those after the
+    /// manifest `after` (a digest from the previous page; empty: from the newest), at most
+    /// `limit`. A digest that is no longer in the repository ends the listing. Two bounded
+    /// queries: the page, then the tags of the page's manifests only.
+    pub async fn manifest_rows(
+        &self,
+        repo: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ManifestSummary>, MetaError> {
         self.timed(async move {
             let rows = sqlx::query(
                 "SELECT m.digest, m.media_type, m.artifact_type, m.subject, m.size, m.created_at \
                  FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE r.name = $1 \
-                 ORDER BY m.created_at DESC, m.digest",
+                 AND ($2 = '' OR m.created_at < (SELECT p.created_at FROM manifests p \
+                      WHERE p.repo_id = m.repo_id AND p.digest = $2) \
+                   OR (m.created_at = (SELECT p.created_at FROM manifests p \
+                      WHERE p.repo_id = m.repo_id AND p.digest = $2) AND m.digest > $2)) \
+                 ORDER BY m.created_at DESC, m.digest LIMIT $3",
             )
             .bind(repo)
+            .bind(after)
+            .bind(limit.max(0))
             .fetch_all(&self.read)
             .await?;
-            let tags = sqlx::query(
-                "SELECT t.digest, t.name FROM tags t JOIN repositories r ON r.id = t.repo_id \
-                 WHERE r.name = $1 ORDER BY t.name",
-            )
-            .bind(repo)
-            .fetch_all(&self.read)
-            .await?;
-            let mut by_digest: std::collections::HashMap<String, Vec<String>> = Default::default();
-            for t in &tags {
-                by_digest
-                    .entry(t.try_get(0)?)
-                    .or_default()
-                    .push(t.try_get(1)?);
+            let mut out = Vec::with_capacity(rows.len());
+            for r in &rows {
+                out.push(ManifestSummary {
+                    digest: r.try_get(0)?,
+                    media_type: r.try_get(1)?,
+                    artifact_type: r.try_get(2)?,
+                    subject: r.try_get(3)?,
+                    size: r.try_get(4)?,
+                    created_at: r.try_get(5)?,
+                    tags: Vec::new(),
+                });
             }
-            rows.iter()
-                .map(|r| {
-                    let digest: String = r.try_get(0)?;
-                    Ok(ManifestSummary {
-                        tags: by_digest.remove(&digest).unwrap_or_default(),
-                        digest,
-                        media_type: r.try_get(1)?,
-                        artifact_type: r.try_get(2)?,
-                        subject: r.try_get(3)?,
-                        size: r.try_get(4)?,
-                        created_at: r.try_get(5)?,
-                    })
-                })
-                .collect()
+            if out.is_empty() {
+                return Ok(out);
+            }
+            let marks: Vec<String> = (0..out.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT t.digest, t.name FROM tags t JOIN repositories r ON r.id = t.repo_id \
+                 WHERE r.name = $1 AND t.digest IN ({}) ORDER BY t.name",
+                marks.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(repo);
+            for m in &out {
+                q = q.bind(m.digest.clone());
+            }
+            for t in q.fetch_all(&self.read).await? {
+                let digest: String = t.try_get(0)?;
+                if let Some(m) = out.iter_mut().find(|m| m.digest == digest) {
+                    m.tags.push(t.try_get(1)?);
+                }
+            }
+            Ok(out)
         })
         .await
     }

@@ -58,13 +58,16 @@ impl Auth {
         Ok(self.meta.tag_rows(name.as_str(), after, limit).await?)
     }
 
+    /// A page of the repository's manifests, newest first (after the digest `after`).
     pub async fn repository_manifests(
         &self,
         c: &Caller,
         name: &RepoName,
+        after: &str,
+        limit: i64,
     ) -> Result<Vec<ManifestSummary>> {
         self.repository(c, name).await?;
-        Ok(self.meta.manifest_rows(name.as_str()).await?)
+        Ok(self.meta.manifest_rows(name.as_str(), after, limit).await?)
     }
 
     /// Creates an empty repository before its first push (Docker Hub's flow; those who may

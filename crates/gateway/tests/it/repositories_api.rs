@@ -98,6 +98,29 @@ async fn repositories_api_lists_describes_and_deletes() {
         .await
         .unwrap();
     assert_eq!(ms[0]["tags"], json!(["stable", "v1"]));
+    // Manifests page too (newest first, `last` = the previous page's last digest).
+    let (_, newer) = admin.push_image("acme/api", "v2", "second").await;
+    let mut seen = Vec::new();
+    let mut last = String::new();
+    loop {
+        let page = jon
+            .api_ok(
+                "GET",
+                &format!("/repositories/acme/api/-/manifests?n=1&last={last}"),
+                None,
+            )
+            .await;
+        let page = page.as_array().unwrap().clone();
+        assert!(page.len() <= 1, "{page:?}");
+        let Some(m) = page.first() else { break };
+        last = m["digest"].as_str().unwrap().to_owned();
+        seen.push((last.clone(), m["tags"].clone()));
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen.contains(&(newer.clone(), json!(["v2"]))), "{seen:?}");
+    assert!(seen
+        .iter()
+        .any(|(d, t)| *d != newer && *t == json!(["stable", "v1"])));
     assert_eq!(
         jon.api("GET", "/repositories/acme/nope", None)
             .await

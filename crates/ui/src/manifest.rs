@@ -31,6 +31,41 @@ pub struct Entry {
     pub label: String,
 }
 
+/// What a manifest is, for people: `index`, `Helm chart`, `artifact` (anything with an
+/// artifact type or a config that is not an image's) or `image`.
+pub fn kind_of_manifest(m: &ParsedManifest) -> &'static str {
+    let config_type = m.config.as_ref().map(|c| c.media_type.as_str());
+    if !m.manifests.is_empty() {
+        "index"
+    } else if config_type == Some(HELM_CONFIG) {
+        "Helm chart"
+    } else if m.artifact_type.is_some()
+        || !matches!(
+            config_type,
+            Some(
+                "application/vnd.oci.image.config.v1+json"
+                    | "application/vnd.docker.container.image.v1+json"
+            )
+        )
+    {
+        "artifact"
+    } else {
+        "image"
+    }
+}
+
+/// The `os/arch` of each entry of an index (`unknown` where an entry names none).
+pub fn platforms_of(m: &ParsedManifest) -> Vec<String> {
+    m.manifests
+        .iter()
+        .map(|c| {
+            c.platform
+                .as_ref()
+                .map_or("unknown".to_owned(), |(os, arch)| format!("{os}/{arch}"))
+        })
+        .collect()
+}
+
 fn short(digest: &str) -> String {
     match digest.split_once(':') {
         Some((alg, hex)) => format!("{alg}:{}", hex.get(..12).unwrap_or(hex)),
@@ -135,23 +170,7 @@ pub async fn show(req: &HttpRequest, content: &Content, name: &RepoName, digest:
         label,
     };
     let config_type = m.config.as_ref().map(|c| c.media_type.as_str());
-    let kind = if !m.manifests.is_empty() {
-        "index"
-    } else if config_type == Some(HELM_CONFIG) {
-        "Helm chart"
-    } else if m.artifact_type.is_some()
-        || !matches!(
-            config_type,
-            Some(
-                "application/vnd.oci.image.config.v1+json"
-                    | "application/vnd.docker.container.image.v1+json"
-            )
-        )
-    {
-        "artifact"
-    } else {
-        "image"
-    };
+    let kind = kind_of_manifest(&m);
     let config = match (&m.config, kind) {
         (Some(c), "image") => content
             .small_blob(name, &c.digest, MAX_CONFIG)

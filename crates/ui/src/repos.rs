@@ -1,5 +1,6 @@
 //! A repository's page: its description, a ready `docker pull` line, and its tags a page at a
-//! time (tag, short digest with copy, kind, size, pushed time), with deletes of a tag or of the
+//! time (tag, short digest with copy, kind — image, index with its platforms, Helm chart,
+//! artifact —, size, pushed time), with deletes of a tag or of the
 //! whole repository (typed confirmation) for those who may delete — the registry's own deletes,
 //! through `berth-auth`'s access rule, as in `/api/v1`.
 
@@ -9,7 +10,7 @@ use askama::Template;
 use berth_auth::manage::RepoItem;
 use berth_auth::rows::TagRow;
 use berth_content::Service as Content;
-use berth_core::{media, Permission, RepoName, Tag};
+use berth_core::{media, Digest, ParsedManifest, Permission, Reference, RepoName, Tag};
 use berth_edge::Query;
 
 use crate::orgs::human_size;
@@ -25,6 +26,8 @@ pub struct TagItem {
     pub digest: String,
     pub short: String,
     pub kind: &'static str,
+    /// The `os/arch` of each entry, for an index.
+    pub platforms: Vec<String>,
     pub size: String,
     pub pushed: String,
 }
@@ -50,6 +53,7 @@ impl From<&TagRow> for TagItem {
                 hex.get(..12).unwrap_or(hex)
             ),
             kind: kind_of(&t.media_type),
+            platforms: Vec::new(),
             size: human_size(t.size),
             pushed: berth_edge::rfc3339(t.updated_at)
                 .get(..16)
@@ -102,11 +106,36 @@ pub async fn show(
         };
     }
     let name = repo_name(&tail)?;
-    page(&req, &name, None, StatusCode::OK).await
+    page(&req, &content, &name, None, StatusCode::OK).await
+}
+
+/// The tags of a page as the table shows them: each manifest read (one page of small
+/// documents, through the manifest cache) to tell a Helm chart or an artifact from an image
+/// and to list an index's platforms. A manifest that cannot be read keeps the kind its media
+/// type tells; the page still renders.
+async fn tag_items(content: &Content, name: &RepoName, rows: &[TagRow]) -> Vec<TagItem> {
+    let mut out = Vec::with_capacity(rows.len());
+    for t in rows {
+        let mut item = TagItem::from(t);
+        if let Ok(d) = Digest::parse(&t.digest) {
+            if let Ok(row) = content
+                .get_manifest(name, &Reference::Digest(d), &[], true)
+                .await
+            {
+                if let Ok(m) = ParsedManifest::parse(&row.body, Some(&row.media_type)) {
+                    item.kind = crate::manifest::kind_of_manifest(&m);
+                    item.platforms = crate::manifest::platforms_of(&m);
+                }
+            }
+        }
+        out.push(item);
+    }
+    out
 }
 
 async fn page(
     req: &HttpRequest,
+    content: &Content,
     name: &RepoName,
     error: Option<String>,
     status: StatusCode,
@@ -147,7 +176,7 @@ async fn page(
         size: human_size(repo.size),
         pull: format!("docker pull {host}/{name}:{tag}"),
         may_delete,
-        tags: rows.iter().map(TagItem::from).collect(),
+        tags: tag_items(content, name, &rows).await,
         next: more.then(|| rows.last().map(|t| t.name.clone())).flatten(),
         error,
     };
@@ -181,7 +210,14 @@ pub async fn act(
             match auth.describe_repository(&v.caller, &name, Some(d)).await {
                 Ok(_) => Ok(redirect(&format!("/repositories/{name}"))),
                 Err(e @ berth_auth::Error::Invalid { .. }) => {
-                    page(&req, &name, Some(e.to_string()), StatusCode::BAD_REQUEST).await
+                    page(
+                        &req,
+                        &content,
+                        &name,
+                        Some(e.to_string()),
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .await
                 }
                 Err(e) => Err(e.into()),
             }
@@ -189,7 +225,7 @@ pub async fn act(
         Some("delete-repository") => {
             if form.get("confirm").map(str::trim) != Some(name.as_str()) {
                 let msg = format!("Type {name} to confirm that the repository is to be deleted.");
-                return page(&req, &name, Some(msg), StatusCode::BAD_REQUEST).await;
+                return page(&req, &content, &name, Some(msg), StatusCode::BAD_REQUEST).await;
             }
             auth.delete_repository_item(&v.caller, &content, &name, &RepoItem::Repository)
                 .await?;

@@ -116,6 +116,18 @@ async fn images_indexes_charts_and_referrers_show_what_they_are() {
     b.goto(&app.b.url("/repositories/labs/app")).await;
     let tags = b.text("#tag-table").await;
     assert!(tags.contains("index") && tags.contains("image"), "{tags}");
+    // Each row's kind, read from the manifest: an index names its platforms, a chart is one.
+    let kinds = b
+        .exec(
+            "var out = {}; document.querySelectorAll('#tag-table tbody tr').forEach(function (r) { \
+             out[r.querySelector('td.tag').textContent.trim()] = \
+             r.querySelector('td.kind').textContent.replace(/\\s+/g, ' ').trim(); }); return out;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kinds["multi"], "index linux/amd64, linux/arm64", "{kinds}");
+    assert_eq!(kinds["chart"], "Helm chart", "{kinds}");
+    assert_eq!(kinds["only-amd64"], "image", "{kinds}");
     b.click_and_wait(&format!("#tag-table a[href$='{image}']"))
         .await;
     assert_eq!(b.text("#manifest-kind").await, "image");

@@ -125,7 +125,10 @@ async fn images_indexes_charts_and_referrers_show_what_they_are() {
             json!([]),
         )
         .await;
-    assert_eq!(kinds["multi"], "index linux/amd64, linux/arm64", "{kinds}");
+    assert_eq!(
+        kinds["multi"], "index (linux/amd64, linux/arm64)",
+        "{kinds}"
+    );
     assert_eq!(kinds["chart"], "Helm chart", "{kinds}");
     assert_eq!(kinds["only-amd64"], "image", "{kinds}");
     b.click_and_wait(&format!("#tag-table a[href$='{image}']"))

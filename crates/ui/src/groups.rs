@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest};
 use askama::Template;
 use berth_edge::Query;
 
-use crate::page::{redirect, render, Nav, UiResult};
+use crate::page::{fixable, redirect, render, Nav, UiResult};
 use crate::visitor::{services, Visitor};
 
 /// Groups per page.
@@ -71,11 +71,8 @@ async fn page(
 
 /// Shows the list again with a refusal a person can act on; anything else is an error page.
 async fn refused(req: &HttpRequest, name: String, e: berth_auth::Error) -> UiResult {
-    let status = match &e {
-        berth_auth::Error::Invalid { .. } => StatusCode::BAD_REQUEST,
-        berth_auth::Error::Conflict(_) => StatusCode::CONFLICT,
-        berth_auth::Error::NotFound(_) => StatusCode::NOT_FOUND,
-        _ => return Err(e.into()),
+    let Some(status) = fixable(&e) else {
+        return Err(e.into());
     };
     page(req, name, Some(e.to_string()), status).await
 }

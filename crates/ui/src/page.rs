@@ -139,5 +139,16 @@ impl ResponseError for UiError {
     }
 }
 
+/// The status of a refusal a person can act on beside the form (a field that is wrong, a
+/// name that is taken, a name that does not exist); `None`: anything else, an error page.
+pub fn fixable(e: &berth_auth::Error) -> Option<StatusCode> {
+    match e {
+        berth_auth::Error::Invalid { .. } => Some(StatusCode::BAD_REQUEST),
+        berth_auth::Error::Conflict(_) => Some(StatusCode::CONFLICT),
+        berth_auth::Error::NotFound(_) => Some(StatusCode::NOT_FOUND),
+        _ => None,
+    }
+}
+
 /// The result of a UI handler.
 pub type UiResult = Result<HttpResponse, UiError>;

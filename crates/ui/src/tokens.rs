@@ -9,7 +9,7 @@ use berth_auth::now_ms;
 use berth_edge::Query;
 
 use crate::account::{page, TokenForm};
-use crate::page::{redirect, render, Nav, UiResult};
+use crate::page::{fixable, redirect, render, Nav, UiResult};
 use crate::visitor::{registry_host, services, Visitor};
 
 /// The longest expiry the form offers, in days.
@@ -63,15 +63,13 @@ pub async fn create(req: HttpRequest, body: web::Bytes) -> UiResult {
             };
             Ok(render(StatusCode::CREATED, &page))
         }
-        Err(e @ (berth_auth::Error::Invalid { .. } | berth_auth::Error::Conflict(_))) => {
-            let status = match e {
-                berth_auth::Error::Conflict(_) => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_REQUEST,
+        Err(e) => {
+            let Some(status) = fixable(&e) else {
+                return Err(e.into());
             };
             form.error = Some(e.to_string());
             page(&req, None, form, status).await
         }
-        Err(e) => Err(e.into()),
     }
 }
 

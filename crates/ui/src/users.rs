@@ -8,7 +8,7 @@ use askama::Template;
 use berth_auth::manage::{NewAccount, UserChanges};
 use berth_edge::Query;
 
-use crate::page::{redirect, render, Nav, UiResult};
+use crate::page::{fixable, redirect, render, Nav, UiResult};
 use crate::visitor::{services, Visitor};
 
 /// Users per page.
@@ -86,11 +86,8 @@ async fn page(
 
 /// Shows the list again with a refusal a person can act on; anything else is an error page.
 async fn refused(req: &HttpRequest, form: NewUserForm, e: berth_auth::Error) -> UiResult {
-    let status = match &e {
-        berth_auth::Error::Invalid { .. } => StatusCode::BAD_REQUEST,
-        berth_auth::Error::Conflict(_) => StatusCode::CONFLICT,
-        berth_auth::Error::NotFound(_) => StatusCode::NOT_FOUND,
-        _ => return Err(e.into()),
+    let Some(status) = fixable(&e) else {
+        return Err(e.into());
     };
     page(req, form, Some(e.to_string()), status).await
 }

@@ -1,6 +1,7 @@
 //! Real OCI clients set up for tests: skopeo and podman with every piece of state (auth file,
 //! storage, temporary files) in a test's own directory, the Python of the tools venv that has
-//! oras-py, and readers of OCI image layouts that clients wrote.
+//! oras-py, the docker CLI with its own config, and readers of OCI image layouts that clients
+//! wrote.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -250,6 +251,84 @@ pub mod layout {
                 "blob {dg} has the wrong size for its descriptor"
             );
             out.insert(dg.to_owned(), data);
+        }
+    }
+}
+
+/// The docker CLI with its config (logins) in a test directory, talking to the machine's
+/// engine; every image it imported or was told to forget is removed from the engine when it
+/// drops, whatever the test did.
+pub struct Docker {
+    bin: PathBuf,
+    config: PathBuf,
+    dir: PathBuf,
+    images: std::sync::Mutex<Vec<String>>,
+}
+
+impl Docker {
+    pub fn new(dir: &Path) -> Docker {
+        let config = dir.join("docker-config");
+        std::fs::create_dir_all(&config).expect("docker config dir");
+        Docker {
+            bin: require("docker"),
+            config,
+            dir: dir.to_owned(),
+            images: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The directory holding `config.json` (to write logins into directly).
+    pub fn config_dir(&self) -> &Path {
+        &self.config
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.env("DOCKER_CONFIG", &self.config);
+        c
+    }
+
+    /// `docker login host -u user --password-stdin` with `secret` on standard input.
+    pub fn login(&self, host: &str, user: &str, secret: &str) -> Output {
+        crate::tools::run_with_stdin(
+            self.cmd()
+                .args(["login", host, "-u", user, "--password-stdin"]),
+            secret,
+        )
+    }
+
+    /// Removes `image` from the engine when this client drops.
+    pub fn forget_on_drop(&self, image: &str) {
+        if let Ok(mut v) = self.images.lock() {
+            v.push(image.to_owned());
+        }
+    }
+
+    /// Imports a one-file image (`/bin/busybox` of this machine) into the engine as `image`
+    /// (no registry is needed to make it), removed again when this client drops.
+    pub fn import_busybox(&self, image: &str) {
+        let root = self.dir.join("rootfs");
+        std::fs::create_dir_all(root.join("bin")).expect("rootfs");
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy /bin/busybox");
+        let tarball = self.dir.join("rootfs.tar");
+        run_ok(
+            Command::new(require("tar"))
+                .arg("-C")
+                .arg(&root)
+                .arg("-cf")
+                .arg(&tarball)
+                .arg("."),
+        );
+        self.forget_on_drop(image);
+        run_ok(self.cmd().arg("import").arg(&tarball).arg(image));
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        let images = self.images.lock().map(|v| v.clone()).unwrap_or_default();
+        for r in images {
+            let _ = self.cmd().args(["rmi", "-f", &r]).output();
         }
     }
 }

@@ -3,28 +3,13 @@
 //! shown once, and `docker login` + `docker push` with it succeed; the pushed repository then
 //! shows on the org's page; once revoked on the page, the secret no longer logs in.
 
-use std::process::Command;
-
 use berth_testkit::browser::{screenshots_dir, Browser};
-use berth_testkit::tools::{output_text, require, run, run_ok, run_with_stdin};
+use berth_testkit::clients::Docker;
+use berth_testkit::tools::{output_text, run};
 use berth_testkit::{TestApp, ADMIN_PASSWORD, ADMIN_USER};
 use serde_json::json;
 
 use crate::BIN;
-
-/// Removes the test's images from the engine, whatever happens.
-struct Images(std::path::PathBuf, std::path::PathBuf, Vec<String>);
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        for r in &self.2 {
-            let _ = Command::new(&self.0)
-                .env("DOCKER_CONFIG", &self.1)
-                .args(["rmi", "-f", r])
-                .output();
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_robot_made_on_its_page_pushes_with_docker_until_revoked() {
@@ -84,40 +69,17 @@ async fn a_robot_made_on_its_page_pushes_with_docker_until_revoked() {
 
     // The real docker CLI logs in with it and pushes.
     let tmp = tempfile::tempdir().unwrap();
-    let docker_bin = require("docker");
-    let config = tmp.path().join("docker-config");
-    std::fs::create_dir_all(&config).unwrap();
-    let docker = || {
-        let mut c = Command::new(&docker_bin);
-        c.env("DOCKER_CONFIG", &config);
-        c
-    };
+    let docker = Docker::new(tmp.path());
     let host = app.b.addr.clone();
-    let login = run_with_stdin(
-        docker().args(["login", &host, "-u", "ci+builder", "--password-stdin"]),
-        &secret,
-    );
+    let login = docker.login(&host, "ci+builder", &secret);
     assert!(
         login.status.success(),
         "docker login: {}",
         output_text(&login)
     );
-    let root = tmp.path().join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let tarball = tmp.path().join("rootfs.tar");
-    run_ok(
-        Command::new(require("tar"))
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg("."),
-    );
     let image = format!("{host}/ci/tool:v1");
-    let _cleanup = Images(docker_bin.clone(), config.clone(), vec![image.clone()]);
-    run_ok(docker().arg("import").arg(&tarball).arg(&image));
-    let push = run(docker().arg("push").arg(&image));
+    docker.import_busybox(&image);
+    let push = run(docker.cmd().arg("push").arg(&image));
     assert!(push.status.success(), "docker push: {}", output_text(&push));
 
     // The org's page lists what the robot pushed.
@@ -137,10 +99,7 @@ async fn a_robot_made_on_its_page_pushes_with_docker_until_revoked() {
     b.click_and_wait("form[action='/orgs/ci/robots/revoke'] button")
         .await;
     assert!(b.try_find("#no-robots").await.is_some());
-    let again = run_with_stdin(
-        docker().args(["login", &host, "-u", "ci+builder", "--password-stdin"]),
-        &secret,
-    );
+    let again = docker.login(&host, "ci+builder", &secret);
     assert!(
         !again.status.success(),
         "a revoked robot logged in: {}",

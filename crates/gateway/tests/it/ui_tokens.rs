@@ -4,28 +4,13 @@
 //! sign-in form refuses it; once revoked on the page, neither a new login nor the login docker
 //! already holds works.
 
-use std::process::Command;
-
 use berth_testkit::browser::{screenshots_dir, Browser};
-use berth_testkit::tools::{output_text, require, run, run_ok, run_with_stdin};
+use berth_testkit::clients::Docker;
+use berth_testkit::tools::{output_text, run};
 use berth_testkit::TestApp;
 use serde_json::json;
 
 use crate::BIN;
-
-/// Removes the test's images from the engine, whatever happens.
-struct Images(std::path::PathBuf, std::path::PathBuf, Vec<String>);
-
-impl Drop for Images {
-    fn drop(&mut self) {
-        for r in &self.2 {
-            let _ = Command::new(&self.0)
-                .env("DOCKER_CONFIG", &self.1)
-                .args(["rmi", "-f", r])
-                .output();
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_personal_token_logs_docker_in_until_revoked() {
@@ -106,42 +91,19 @@ async fn a_personal_token_logs_docker_in_until_revoked() {
 
     // The real docker CLI logs in with it, pushes and pulls.
     let tmp = tempfile::tempdir().unwrap();
-    let docker_bin = require("docker");
-    let config = tmp.path().join("docker-config");
-    std::fs::create_dir_all(&config).unwrap();
-    let docker = || {
-        let mut c = Command::new(&docker_bin);
-        c.env("DOCKER_CONFIG", &config);
-        c
-    };
+    let docker = Docker::new(tmp.path());
     let host = app.b.addr.clone();
-    let login = run_with_stdin(
-        docker().args(["login", &host, "-u", "tia", "--password-stdin"]),
-        &secret,
-    );
+    let login = docker.login(&host, "tia", &secret);
     assert!(
         login.status.success(),
         "docker login: {}",
         output_text(&login)
     );
-    let root = tmp.path().join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let tarball = tmp.path().join("rootfs.tar");
-    run_ok(
-        Command::new(require("tar"))
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg("."),
-    );
     let image = format!("{host}/team/tool:v1");
-    let _cleanup = Images(docker_bin.clone(), config.clone(), vec![image.clone()]);
-    run_ok(docker().arg("import").arg(&tarball).arg(&image));
-    let push = run(docker().arg("push").arg(&image));
+    docker.import_busybox(&image);
+    let push = run(docker.cmd().arg("push").arg(&image));
     assert!(push.status.success(), "docker push: {}", output_text(&push));
-    let pull = run(docker().arg("pull").arg(&image));
+    let pull = run(docker.cmd().arg("pull").arg(&image));
     assert!(pull.status.success(), "docker pull: {}", output_text(&pull));
 
     // The account page lists it; revoked there, it logs in no more, and the login docker
@@ -156,25 +118,19 @@ async fn a_personal_token_logs_docker_in_until_revoked() {
     b.click_and_wait("form[action='/account/tokens/revoke'] button")
         .await;
     assert!(b.try_find("#no-tokens").await.is_some());
-    let pull = run(docker().arg("pull").arg(&image));
+    let pull = run(docker.cmd().arg("pull").arg(&image));
     assert!(
         !pull.status.success(),
         "a pull after the revoke worked: {}",
         output_text(&pull)
     );
-    let again = run_with_stdin(
-        docker().args(["login", &host, "-u", "tia", "--password-stdin"]),
-        &secret,
-    );
+    let again = docker.login(&host, "tia", &secret);
     assert!(
         !again.status.success(),
         "a revoked token logged in: {}",
         output_text(&again)
     );
     // The password still works for tia.
-    let ok = run_with_stdin(
-        docker().args(["login", &host, "-u", "tia", "--password-stdin"]),
-        "tia-password-123",
-    );
+    let ok = docker.login(&host, "tia", "tia-password-123");
     assert!(ok.status.success(), "docker login: {}", output_text(&ok));
 }

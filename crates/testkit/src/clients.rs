@@ -136,6 +136,22 @@ fn write_empty_auth(dir: &Path) {
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
+/// The tools venv's Python running `script` (an oras-py script) with `HOME` and
+/// `DOCKER_CONFIG` under `home` (oras-py reads and may write `~/.docker/config.json`) and no
+/// proxy settings (registries are on loopback).
+pub fn oras_script(script: &Path, home: &Path) -> Command {
+    std::fs::create_dir_all(home).expect("oras home");
+    let mut c = Command::new(oras_python());
+    c.arg(script)
+        .env("HOME", home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("ALL_PROXY");
+    c
+}
+
 /// The Python interpreter of the tools venv that has oras-py (made by
 /// `scripts/install-test-deps.sh`). Looked up in `$BERTH_TOOLS_DIR` (the venv's `bin`, or the
 /// venv, or a directory holding `venv`), then `$BERTH_CACHE_DIR/venv`, then
@@ -307,6 +323,12 @@ impl Docker {
     /// Imports a one-file image (`/bin/busybox` of this machine) into the engine as `image`
     /// (no registry is needed to make it), removed again when this client drops.
     pub fn import_busybox(&self, image: &str) {
+        self.import_busybox_with(image, &[]);
+    }
+
+    /// [`Docker::import_busybox`] with Dockerfile instructions applied to its config
+    /// (`docker import --change`, e.g. `ENV VARIANT=arm64`), for images that must differ.
+    pub fn import_busybox_with(&self, image: &str, changes: &[&str]) {
         let root = self.dir.join("rootfs");
         std::fs::create_dir_all(root.join("bin")).expect("rootfs");
         std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy /bin/busybox");
@@ -320,7 +342,12 @@ impl Docker {
                 .arg("."),
         );
         self.forget_on_drop(image);
-        run_ok(self.cmd().arg("import").arg(&tarball).arg(image));
+        let mut import = self.cmd();
+        import.arg("import");
+        for c in changes {
+            import.arg("--change").arg(c);
+        }
+        run_ok(import.arg(&tarball).arg(image));
     }
 }
 

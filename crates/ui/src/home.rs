@@ -9,8 +9,9 @@ use actix_web::HttpRequest;
 use askama::Template;
 use berth_auth::manage::{Dashboard, DASHBOARD_ORGS};
 
-use crate::orgs::{human_size, OrgItem};
+use crate::orgs::OrgItem;
 use crate::page::{redirect, render, Nav, UiResult};
+use crate::size::human_size;
 use crate::visitor::{services, Visitor};
 
 /// One bar of a chart, in the SVG's own units, with what it stands for.

@@ -27,6 +27,7 @@ mod orgs;
 mod page;
 mod repos;
 mod robots;
+mod size;
 mod system;
 mod tokens;
 mod users;

@@ -11,8 +11,8 @@ use berth_content::Service as Content;
 use berth_core::{Digest, ParsedManifest, Reference, RepoName};
 use serde_json::Value;
 
-use crate::orgs::human_size;
 use crate::page::{render, Nav, UiError, UiResult};
+use crate::size::Size;
 use crate::visitor::{services, Visitor};
 
 /// Largest config document read to summarise an image.
@@ -26,7 +26,7 @@ pub struct Entry {
     pub media_type: String,
     pub digest: String,
     pub short: String,
-    pub size: String,
+    pub size: Size,
     /// `os/arch` (index entries) or the artifact type (referrers).
     pub label: String,
 }
@@ -141,7 +141,7 @@ struct ManifestPage {
     media_type: String,
     kind: String,
     artifact_type: String,
-    size: String,
+    size: Size,
     config: Option<ConfigSummary>,
     layers: Vec<Entry>,
     platforms: Vec<Entry>,
@@ -166,7 +166,7 @@ pub async fn show(req: &HttpRequest, content: &Content, name: &RepoName, digest:
         media_type: d.media_type.clone(),
         digest: d.digest.to_string(),
         short: short(&d.digest.to_string()),
-        size: human_size(d.size),
+        size: Size::of(d.size),
         label,
     };
     let config_type = m.config.as_ref().map(|c| c.media_type.as_str());
@@ -200,7 +200,7 @@ pub async fn show(req: &HttpRequest, content: &Content, name: &RepoName, digest:
             .clone()
             .or_else(|| (kind == "artifact").then(|| config_type.unwrap_or("").to_owned()))
             .unwrap_or_default(),
-        size: human_size(total),
+        size: Size::of(total),
         config,
         layers: m.layers.iter().map(|l| entry(l, String::new())).collect(),
         platforms: m
@@ -221,7 +221,7 @@ pub async fn show(req: &HttpRequest, content: &Content, name: &RepoName, digest:
                 media_type: r.media_type.clone(),
                 digest: r.digest.clone(),
                 short: short(&r.digest),
-                size: human_size(r.size),
+                size: Size::of(r.size),
                 label: r.artifact_type.clone().unwrap_or_default(),
             })
             .collect(),

@@ -9,6 +9,7 @@ use berth_core::Permission;
 use berth_edge::Query;
 
 use crate::page::{redirect, render, Nav, UiResult};
+use crate::size::Size;
 use crate::visitor::{services, Visitor};
 
 /// Entries per page of the lists here.
@@ -124,7 +125,7 @@ pub struct RepoItem {
     pub short: String,
     pub description: String,
     pub tags: i64,
-    pub size: String,
+    pub size: Size,
 }
 
 impl From<&RepoSummary> for RepoItem {
@@ -136,7 +137,7 @@ impl From<&RepoSummary> for RepoItem {
                 .map_or(r.name.clone(), |(_, s)| s.to_owned()),
             description: r.description.clone().unwrap_or_default(),
             tags: r.tag_count,
-            size: human_size(r.size),
+            size: Size::of(r.size),
         }
     }
 }
@@ -243,30 +244,4 @@ async fn org_page(req: &HttpRequest, org: &str, form: NewRepoForm, status: Statu
         form,
     };
     Ok(render(status, &page))
-}
-
-/// Bytes as people read them: `0 B`, `12.3 KiB`, `4.0 GiB`.
-pub fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{} B", bytes.max(0));
-    }
-    let mut v = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sizes_read_like_people_write_them() {
-        assert_eq!(super::human_size(0), "0 B");
-        assert_eq!(super::human_size(1023), "1023 B");
-        assert_eq!(super::human_size(1536), "1.5 KiB");
-        assert_eq!(super::human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
-    }
 }

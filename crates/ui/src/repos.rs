@@ -10,11 +10,11 @@ use askama::Template;
 use berth_auth::manage::RepoItem;
 use berth_auth::rows::TagRow;
 use berth_content::Service as Content;
-use berth_core::{media, Digest, ParsedManifest, Permission, Reference, RepoName, Tag};
+use berth_core::{media, Digest, ParsedManifest, Permission, RepoName, Tag};
 use berth_edge::Query;
 
-use crate::orgs::human_size;
 use crate::page::{redirect, render, Nav, UiError, UiResult};
+use crate::size::Size;
 use crate::visitor::{services, Visitor};
 
 /// Tags per page.
@@ -28,7 +28,7 @@ pub struct TagItem {
     pub kind: &'static str,
     /// The `os/arch` of each entry, for an index.
     pub platforms: Vec<String>,
-    pub size: String,
+    pub size: Size,
     pub pushed: String,
 }
 
@@ -54,7 +54,7 @@ impl From<&TagRow> for TagItem {
             ),
             kind: kind_of(&t.media_type),
             platforms: Vec::new(),
-            size: human_size(t.size),
+            size: Size::of(t.size),
             pushed: berth_edge::rfc3339(t.updated_at)
                 .get(..16)
                 .unwrap_or("")
@@ -72,7 +72,7 @@ struct RepoPage {
     short: String,
     description: String,
     tag_count: i64,
-    size: String,
+    size: Size,
     pull: String,
     may_delete: bool,
     tags: Vec<TagItem>,
@@ -109,28 +109,39 @@ pub async fn show(
     page(&req, &content, &name, None, StatusCode::OK).await
 }
 
-/// The tags of a page as the table shows them: each manifest read (one page of small
-/// documents, through the manifest cache) to tell a Helm chart or an artifact from an image
-/// and to list an index's platforms. A manifest that cannot be read keeps the kind its media
-/// type tells; the page still renders.
+/// Largest manifest read to tell a tag's kind and platforms (a bigger one shows the kind its
+/// media type tells): bounds a page's memory at 50 × this.
+const MAX_LISTED_MANIFEST: usize = 256 << 10;
+
+/// The tags of a page as the table shows them: the page's manifests read in one query to tell
+/// a Helm chart or an artifact from an image and to list an index's platforms. A manifest that
+/// cannot be read keeps the kind its media type tells; the page still renders.
 async fn tag_items(content: &Content, name: &RepoName, rows: &[TagRow]) -> Vec<TagItem> {
-    let mut out = Vec::with_capacity(rows.len());
-    for t in rows {
-        let mut item = TagItem::from(t);
-        if let Ok(d) = Digest::parse(&t.digest) {
-            if let Ok(row) = content
-                .get_manifest(name, &Reference::Digest(d), &[], true)
-                .await
-            {
-                if let Ok(m) = ParsedManifest::parse(&row.body, Some(&row.media_type)) {
-                    item.kind = crate::manifest::kind_of_manifest(&m);
-                    item.platforms = crate::manifest::platforms_of(&m);
-                }
+    let digests: Vec<Digest> = rows
+        .iter()
+        .filter_map(|t| Digest::parse(&t.digest).ok())
+        .collect();
+    let manifests = content
+        .manifests_for_page(name, &digests, MAX_LISTED_MANIFEST)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(repo = %name, error = %e, "cannot read the manifests of a tag page");
+            Vec::new()
+        });
+    rows.iter()
+        .map(|t| {
+            let mut item = TagItem::from(t);
+            let parsed = manifests
+                .iter()
+                .find(|m| m.digest == t.digest)
+                .and_then(|m| ParsedManifest::parse(&m.body, Some(&m.media_type)).ok());
+            if let Some(m) = parsed {
+                item.kind = crate::manifest::kind_of_manifest(&m);
+                item.platforms = crate::manifest::platforms_of(&m);
             }
-        }
-        out.push(item);
-    }
-    out
+            item
+        })
+        .collect()
 }
 
 async fn page(
@@ -173,7 +184,7 @@ async fn page(
         name: name.to_string(),
         description: repo.description.clone().unwrap_or_default(),
         tag_count: repo.tag_count,
-        size: human_size(repo.size),
+        size: Size::of(repo.size),
         pull: format!("docker pull {host}/{name}:{tag}"),
         may_delete,
         tags: tag_items(content, name, &rows).await,

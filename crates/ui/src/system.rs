@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest};
 use askama::Template;
 use berth_content::Service as Content;
 
-use crate::orgs::human_size;
 use crate::page::{render, Nav, UiResult};
+use crate::size::human_size;
 use crate::visitor::Visitor;
 
 #[derive(Template)]

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use berth_testkit::clients::{layout, oras_python, Podman, Skopeo};
+use berth_testkit::clients::{layout, oras_script, Podman, Skopeo};
 use berth_testkit::oci::Layout;
 use berth_testkit::tools::{require, run, run_ok};
 use berth_testkit::{http, sha256, Berth};

@@ -10,27 +10,16 @@ use super::*;
 async fn oras_artifact_and_referrers() {
     let b = Berth::start(BIN);
     let tmp = tempdir();
-    let python = oras_python();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/it/scripts/oras_referrers.py"
     );
-    let home = tmp.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
     run_ok(
-        Command::new(&python)
-            .arg(script)
+        oras_script(script.as_ref(), &tmp.path().join("home"))
             .arg(&b.addr)
             .arg(tmp.path())
-            // oras-py reads and may write ~/.docker/config.json: keep it in the test.
-            .env("HOME", &home)
-            .env("DOCKER_CONFIG", home.join(".docker"))
             .env("ORAS_USER", berth_testkit::ADMIN_USER)
-            .env("ORAS_PASSWORD", berth_testkit::ADMIN_PASSWORD)
-            .env_remove("http_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("all_proxy")
-            .env_remove("ALL_PROXY"),
+            .env("ORAS_PASSWORD", berth_testkit::ADMIN_PASSWORD),
     );
     let res: Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("result.json")).unwrap()).unwrap();

@@ -36,20 +36,35 @@ static AUTHORIZATION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 /// fetches a token for `repo` (pull, push, delete) and the catalog from its realm with Basic
 /// credentials, and makes every later client send it. An open registry (200) needs nothing.
 pub async fn authenticate(base: &Url, repo: &str, creds: Option<(String, String)>) -> Result<()> {
+    let scopes = [
+        format!("repository:{repo}:pull,push,delete"),
+        "registry:catalog:*".to_owned(),
+    ];
+    if let Some(token) = token(base, &scopes, creds).await? {
+        let _ = AUTHORIZATION.set(format!("Bearer {token}"));
+    }
+    Ok(())
+}
+
+/// A token for `scopes` from the realm of the registry's Bearer challenge, fetched with Basic
+/// credentials; `None` from an open registry (`/v2/` answers 200).
+pub async fn token(
+    base: &Url,
+    scopes: &[String],
+    creds: Option<(String, String)>,
+) -> Result<Option<String>> {
     let Some((realm, service)) = challenge(base).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let c = Client::builder().no_proxy().build()?;
     let (user, password) =
         creds.ok_or("the registry wants credentials: set BENCH_USER and BENCH_PASSWORD")?;
+    let mut query = vec![("service", service.as_str())];
+    query.extend(scopes.iter().map(|s| ("scope", s.as_str())));
     let r = c
         .get(&realm)
         .basic_auth(user, Some(password))
-        .query(&[
-            ("service", service.as_str()),
-            ("scope", &format!("repository:{repo}:pull,push,delete")),
-            ("scope", "registry:catalog:*"),
-        ])
+        .query(&query)
         .send()
         .await?;
     let r = expect(r, StatusCode::OK, "token request").await?;
@@ -57,8 +72,7 @@ pub async fn authenticate(base: &Url, repo: &str, creds: Option<(String, String)
     let token = body["token"]
         .as_str()
         .ok_or("the token endpoint answered without a token")?;
-    let _ = AUTHORIZATION.set(format!("Bearer {token}"));
-    Ok(())
+    Ok(Some(token.to_owned()))
 }
 
 /// The realm and service of the registry's Bearer challenge, if `/v2/` asks for a token.
@@ -103,7 +117,7 @@ pub fn client_with(authorization: Option<&str>) -> Result<Client> {
 }
 
 /// Fails with the server's answer unless the status is `want`.
-async fn expect(r: Response, want: StatusCode, what: &str) -> Result<Response> {
+pub async fn expect(r: Response, want: StatusCode, what: &str) -> Result<Response> {
     if r.status() == want {
         return Ok(r);
     }

@@ -176,6 +176,41 @@ pub fn render(v: &Value) -> String {
             f(cores("client_cpu_s"), 2),
         );
     }
+    let u = &v["ui"];
+    if u.is_object() {
+        let _ = writeln!(
+            s,
+            "#### Web UI pages (one signed-in client, one request at a time; {} repositories in the org, {} tags in the repository, seeded in {} s + {} s)\n",
+            u["repos"],
+            u["tags"],
+            f(num(&u["seed_repos_secs"]), 0),
+            f(num(&u["seed_tags_secs"]), 0),
+        );
+        let _ = writeln!(
+            s,
+            "| page | pages per walk | requests | KiB per page | p50 ms | p90 ms | p99 ms | max ms |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (k, what) in [
+            ("org_list", "an org's repository list, every page"),
+            ("tag_list", "a repository's tag list, every page"),
+            ("search", "repository search matching one name"),
+        ] {
+            let r = &u[k];
+            let _ = writeln!(
+                s,
+                "| {what} | {} | {} | {} | {} | {} | **{}** | {} |",
+                r["pages_per_walk"],
+                r["requests"],
+                f(num(&r["kib_per_page"]), 1),
+                f(num(&r["p50_ms"]), 2),
+                f(num(&r["p90_ms"]), 2),
+                f(num(&r["p99_ms"]), 2),
+                f(num(&r["max_ms"]), 1),
+            );
+        }
+        s.push('\n');
+    }
     let mem = &v["memory"];
     let overall = num(&v["peak_rss_overall_mib"]);
     if mem.is_object() || overall.is_some() {

@@ -40,6 +40,24 @@ impl Service {
         }
     }
 
+    /// The manifests `digests` of `repo` for one page of a listing, in one database query
+    /// (not one lookup per row); missing digests are left out. Bodies over `max_body` bytes
+    /// come back empty (the caller falls back to the media type), so a page's memory is
+    /// bounded whatever was pushed.
+    pub async fn manifests_for_page(
+        &self,
+        repo: &RepoName,
+        digests: &[Digest],
+        max_body: usize,
+    ) -> Result<Vec<ManifestRow>, Error> {
+        let digests: Vec<String> = digests.iter().map(ToString::to_string).collect();
+        let max = i64::try_from(max_body).unwrap_or(i64::MAX);
+        Ok(self
+            .meta
+            .manifests_by_digests(repo.as_str(), &digests, max)
+            .await?)
+    }
+
     /// Validates `body` (pushed as `content_type`) as a manifest, checks that what it
     /// references is in `repo` (except `subject` and layers with `urls`), stores the exact
     /// bytes and points `reference` (if a tag) and `extra_tags` at them, atomically.

@@ -175,6 +175,48 @@ impl Meta {
         Ok(row)
     }
 
+    /// The manifests `digests` of `repo` in one query (a page of a listing), in no particular
+    /// order; digests the repository does not hold are left out. A body larger than
+    /// `max_body` bytes comes back empty, so a page holds at most `digests × max_body` bytes.
+    pub async fn manifests_by_digests(
+        &self,
+        repo: &str,
+        digests: &[String],
+        max_body: i64,
+    ) -> Result<Vec<ManifestRow>, MetaError> {
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = (0..digests.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT m.digest, m.media_type, m.size, \
+             CASE WHEN m.size <= $2 THEN m.body ELSE NULL END FROM manifests m \
+             WHERE m.repo_id = (SELECT r.id FROM repositories r WHERE r.name = $1) \
+             AND m.digest IN ({marks})"
+        );
+        self.timed(async move {
+            let mut q = sqlx::query(&sql).bind(repo).bind(max_body);
+            for d in digests {
+                q = q.bind(d.clone());
+            }
+            let rows = q.fetch_all(&self.read).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ManifestRow {
+                        digest: r.try_get(0)?,
+                        media_type: r.try_get(1)?,
+                        size: r.try_get(2)?,
+                        body: r.try_get::<Option<Vec<u8>>, _>(3)?.unwrap_or_default(),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// The manifest `digest` of `repo`.
     pub async fn manifest_by_digest(
         &self,

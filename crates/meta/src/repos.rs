@@ -88,7 +88,8 @@ fn summary(r: &sqlx::any::AnyRow) -> Result<RepoSummary, MetaError> {
 
 impl Meta {
     /// The repositories of org `org`, by name after `after`, whose path inside the org contains
-    /// `contains` (empty: all).
+    /// `contains` (empty: all). Two bounded queries: the page, then the counts and sizes of the
+    /// page's repositories only (see [`Meta::summarise`]).
     pub async fn org_repos(
         &self,
         org: &str,
@@ -99,7 +100,8 @@ impl Meta {
         let pattern = format!("{}/{}", like_escape(org), like_pattern(contains));
         self.timed(async move {
             let rows = sqlx::query(&format!(
-                "{SUMMARY} WHERE {} AND r.name > $2 AND r.name LIKE $4 ESCAPE '\\' \
+                "SELECT r.id, r.name, r.description, r.created_at FROM repositories r \
+                 WHERE {} AND r.name > $2 AND r.name LIKE $4 ESCAPE '\\' \
                  ORDER BY r.name LIMIT $3",
                 in_org("r.name", "$1")
             ))
@@ -109,9 +111,61 @@ impl Meta {
             .bind(&pattern)
             .fetch_all(&self.read)
             .await?;
-            rows.iter().map(summary).collect()
+            let mut page = Vec::with_capacity(rows.len());
+            for r in &rows {
+                let summary = RepoSummary {
+                    name: r.try_get(1)?,
+                    description: r.try_get(2)?,
+                    tag_count: 0,
+                    manifest_count: 0,
+                    size: 0,
+                    created_at: r.try_get(3)?,
+                };
+                page.push((r.try_get::<i64, _>(0)?, summary));
+            }
+            self.summarise(&mut page).await?;
+            Ok(page.into_iter().map(|(_, s)| s).collect())
         })
         .await
+    }
+
+    /// Fills in the tag and manifest counts and the size of a page of repositories (by id) in
+    /// one query over the page's ids, each bound on its own. Not a subquery per row: with one
+    /// repository holding most tags, PostgreSQL's statistics make a correlated count look like
+    /// a scan of the whole tags table, and it planned exactly that, once per row; with the
+    /// ids as values it plans each from that id's own statistics (an index range).
+    async fn summarise(&self, page: &mut [(i64, RepoSummary)]) -> Result<(), MetaError> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let ids = (1..=page.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT CAST(0 AS BIGINT), repo_id, COUNT(*) FROM tags \
+             WHERE repo_id IN ({ids}) GROUP BY repo_id \
+             UNION ALL SELECT CAST(1 AS BIGINT), repo_id, COUNT(*) FROM manifests \
+             WHERE repo_id IN ({ids}) GROUP BY repo_id \
+             UNION ALL SELECT CAST(2 AS BIGINT), l.repo_id, CAST(SUM(b.size) AS BIGINT) \
+             FROM repo_blobs l JOIN blobs b ON b.digest = l.digest \
+             WHERE l.repo_id IN ({ids}) GROUP BY l.repo_id"
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, _) in page.iter() {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&self.read).await? {
+            let (what, id, n): (i64, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            if let Some((_, s)) = page.iter_mut().find(|(i, _)| *i == id) {
+                match what {
+                    0 => s.tag_count = n,
+                    1 => s.manifest_count = n,
+                    _ => s.size = n,
+                }
+            }
+        }
+        Ok(())
     }
 
     pub async fn repo_summary(&self, name: &str) -> Result<Option<RepoSummary>, MetaError> {
@@ -210,6 +264,13 @@ impl Meta {
     /// Tags of `repo` with their manifests, sorted bytewise, strictly after `after`, at most
     /// `limit`. A tag's `size` is what pulling it moves: the manifest, the blobs it references
     /// and, for an index, its child manifests and their blobs (each distinct blob once).
+    /// The page of tags is cut first (an inner `LIMIT` over the `(repo_id, name)` key, the
+    /// repository's id a scalar subquery so both databases walk that index in order and stop
+    /// after the page), then joined and sized: as one join, PostgreSQL joined and sorted every
+    /// later tag of the repository. The children's blobs are
+    /// found from the index's own references (`y.digest IN (…)`, the primary key), so a row
+    /// costs a few index lookups, never a scan of every reference of the repository (a join
+    /// from the child side made SQLite do that).
     pub async fn tag_rows(
         &self,
         repo: &str,
@@ -225,13 +286,16 @@ impl Meta {
                  + COALESCE((SELECT SUM(b.size) FROM blobs b WHERE b.digest IN ( \
                      SELECT x.child FROM manifest_refs x \
                      WHERE x.repo_id = m.repo_id AND x.digest = m.digest AND x.kind = 0 \
-                     UNION SELECT y.child FROM manifest_refs x JOIN manifest_refs y \
-                     ON y.repo_id = x.repo_id AND y.digest = x.child AND y.kind = 0 \
-                     WHERE x.repo_id = m.repo_id AND x.digest = m.digest AND x.kind = 1)), 0) \
-                 AS BIGINT), t.updated_at FROM tags t \
-                 JOIN repositories r ON r.id = t.repo_id \
+                     UNION SELECT y.child FROM manifest_refs y \
+                     WHERE y.repo_id = m.repo_id AND y.kind = 0 AND y.digest IN ( \
+                         SELECT x.child FROM manifest_refs x \
+                         WHERE x.repo_id = m.repo_id AND x.digest = m.digest AND x.kind = 1))), 0) \
+                 AS BIGINT), t.updated_at FROM ( \
+                     SELECT p.repo_id, p.name, p.digest, p.updated_at FROM tags p \
+                     WHERE p.repo_id = (SELECT r.id FROM repositories r WHERE r.name = $1) \
+                     AND p.name > $2 ORDER BY p.name LIMIT $3) t \
                  JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest \
-                 WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
+                 ORDER BY t.name",
             )
             .bind(repo)
             .bind(after)

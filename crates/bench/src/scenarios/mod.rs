@@ -17,9 +17,11 @@ use crate::{report, Error, Result};
 
 mod blobs;
 mod requests;
+mod ui;
 
 use blobs::{memory, pull, pull_set, push, Mode};
 use requests::{manifest, tokens};
+use ui::{ui, UiPlan};
 
 const MIB: u64 = 1 << 20;
 
@@ -43,7 +45,8 @@ pub struct RunArgs {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Scenarios to run, comma-separated: push, pull, manifest, memory, auth (the token
-    /// service; Berth only, needs BENCH_USER and BENCH_PASSWORD of a system admin).
+    /// service), ui (the web UI's page render time). auth and ui are Berth's only and need
+    /// BENCH_USER and BENCH_PASSWORD of a system admin.
     #[arg(
         long,
         value_delimiter = ',',
@@ -90,6 +93,18 @@ pub struct RunArgs {
     /// Size of the blob pushed while the server's memory is sampled, MiB.
     #[arg(long, default_value_t = 1024)]
     big_mib: u64,
+    /// Repositories of the org whose repository list the ui scenario pages through.
+    #[arg(long, default_value_t = 10_000)]
+    ui_repos: usize,
+    /// Tags of the repository whose tag list the ui scenario pages through.
+    #[arg(long, default_value_t = 10_000)]
+    ui_tags: usize,
+    /// Walks through every page of each list in the ui scenario.
+    #[arg(long, default_value_t = 3)]
+    ui_passes: usize,
+    /// Concurrent requests that create the ui scenario's repositories and tags (untimed).
+    #[arg(long, default_value_t = 8)]
+    seed_conns: usize,
     /// Multiplies every iteration count and the manifest duration (0.1 for a smoke run).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -198,6 +213,24 @@ fn merge(mut a: Value, b: Value) -> Value {
         a.extend(b);
     }
     a
+}
+
+/// `p50_ms`, `p90_ms`, `p99_ms` and `max_ms` of latencies in microseconds (sorted here).
+fn latency(lat: &mut [u32]) -> Value {
+    lat.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+        f64::from(lat[i]) / 1000.0
+    };
+    json!({
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "max_ms": pct(1.0),
+    })
 }
 
 fn cpu_model() -> String {
@@ -352,6 +385,33 @@ pub async fn run(a: RunArgs) -> Result<()> {
             );
         }
         out["auth"] = r;
+    }
+    if a.wants("ui") {
+        let creds = std::env::var("BENCH_USER")
+            .ok()
+            .zip(std::env::var("BENCH_PASSWORD").ok())
+            .ok_or("the ui scenario needs BENCH_USER and BENCH_PASSWORD")?;
+        let plan = UiPlan {
+            repos: a.ui_repos,
+            tags: a.ui_tags,
+            passes: a.ui_passes,
+            seed_conns: a.seed_conns,
+        };
+        let r = ui(&ctx, &plan, creds).await?;
+        for (k, what) in [
+            ("org_list", "repository list pages"),
+            ("tag_list", "tag list pages"),
+            ("search", "repository searches"),
+        ] {
+            eprintln!(
+                "[{}] {what}: {} requests, p50 {:.2} ms, p99 {:.2} ms",
+                a.name,
+                r[k]["requests"],
+                r[k]["p50_ms"].as_f64().unwrap_or(0.0),
+                r[k]["p99_ms"].as_f64().unwrap_or(0.0)
+            );
+        }
+        out["ui"] = r;
     }
     // The kernel's peak mark of the whole run, read before the memory scenario resets it.
     let mut hwm = a.pid.and_then(procfs::memory_kib).map(|m| m.1);

@@ -113,26 +113,17 @@ where
         lat.extend(l);
         errors += e;
     }
-    lat.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if lat.is_empty() {
-            return 0.0;
-        }
-        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
-        f64::from(lat[i]) / 1000.0
-    };
     Ok(merge(
-        json!({
-            "conns": conns,
-            "measured_secs": secs,
-            "requests": lat.len(),
-            "errors": errors,
-            "req_s": lat.len() as f64 / secs,
-            "p50_ms": pct(0.50),
-            "p90_ms": pct(0.90),
-            "p99_ms": pct(0.99),
-            "max_ms": pct(1.0),
-        }),
+        merge(
+            json!({
+                "conns": conns,
+                "measured_secs": secs,
+                "requests": lat.len(),
+                "errors": errors,
+                "req_s": lat.len() as f64 / secs,
+            }),
+            latency(&mut lat),
+        ),
         m,
     ))
 }

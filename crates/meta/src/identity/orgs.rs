@@ -8,7 +8,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::flag;
 use super::members::{set_member_tx, MEMBER_ORGS};
-use crate::db::{id_by_name, in_org, like_pattern};
+use crate::db::{id_by_name, in_org, like_escape, like_pattern};
 use crate::{now_ms, Meta, MetaError};
 
 /// An organization.
@@ -159,14 +159,15 @@ impl Meta {
         .await
     }
 
-    /// Number of repositories in an org.
+    /// Number of repositories in an org (a range of the name index: the `LIKE` prefix).
     pub async fn org_repo_count(&self, name: &str) -> Result<i64, MetaError> {
         self.timed(async move {
             let row = sqlx::query(&format!(
-                "SELECT COUNT(*) FROM repositories WHERE {}",
+                "SELECT COUNT(*) FROM repositories WHERE {} AND name LIKE $2 ESCAPE '\\'",
                 in_org("name", "$1")
             ))
             .bind(name)
+            .bind(format!("{}/%", like_escape(name)))
             .fetch_one(&self.read)
             .await?;
             Ok(row.try_get(0)?)

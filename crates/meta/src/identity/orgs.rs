@@ -159,7 +159,8 @@ impl Meta {
         .await
     }
 
-    /// Number of repositories in an org (a range of the name index: the `LIKE` prefix).
+    /// Number of repositories in an org (the `LIKE` prefix lets PostgreSQL read a range of the
+    /// name index instead of every repository).
     pub async fn org_repo_count(&self, name: &str) -> Result<i64, MetaError> {
         self.timed(async move {
             let row = sqlx::query(&format!(

@@ -3,24 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-
-/// Removes the docker engine images a test made, whatever happens.
-struct DockerImages {
-    docker: std::path::PathBuf,
-    config: std::path::PathBuf,
-    refs: Vec<String>,
-}
-
-impl Drop for DockerImages {
-    fn drop(&mut self) {
-        for r in &self.refs {
-            let _ = Command::new(&self.docker)
-                .env("DOCKER_CONFIG", &self.config)
-                .args(["rmi", "-f", r])
-                .output();
-        }
-    }
-}
+use berth_testkit::clients::Docker;
 
 /// (f) docker CLI and the local engine: import a busybox image, push it to Berth, remove it,
 /// pull it back; same image id and repo digest.
@@ -28,19 +11,15 @@ impl Drop for DockerImages {
 async fn docker_push_pull() {
     let b = Berth::start(BIN);
     let tmp = tempdir();
-    let docker_bin = require("docker");
-    let config = tmp.path().join("docker-config");
-    std::fs::create_dir_all(&config).unwrap();
+    // The CLI's config (the admin's login) and the imported image live in the test's
+    // directory and are removed with it, whatever happens.
+    let client = Docker::new(tmp.path());
     std::fs::write(
-        config.join("config.json"),
+        client.config_dir().join("config.json"),
         berth_testkit::auth_json(&[&b.addr]),
     )
     .unwrap();
-    let docker = || {
-        let mut c = Command::new(&docker_bin);
-        c.env("DOCKER_CONFIG", &config);
-        c
-    };
+    let docker = || client.cmd();
     let info = run(docker().args(["version", "--format", "{{.Server.Version}}"]));
     assert!(
         info.status.success(),
@@ -48,27 +27,8 @@ async fn docker_push_pull() {
         String::from_utf8_lossy(&info.stderr)
     );
 
-    // A rootfs with just /bin/busybox, as a tarball.
-    let root = tmp.path().join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let tarball = tmp.path().join("rootfs.tar");
-    run_ok(
-        Command::new(require("tar"))
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg("."),
-    );
-
     let image = format!("{}/dock/bb:v1", b.addr);
-    let _cleanup = DockerImages {
-        docker: docker_bin.clone(),
-        config: config.clone(),
-        refs: vec![image.clone()],
-    };
-    run_ok(docker().arg("import").arg(&tarball).arg(&image));
+    client.import_busybox(&image);
     let inspect = |what: &str| {
         let out = run_ok(docker().args(["image", "inspect", "--format", what, &image]));
         String::from_utf8_lossy(&out.stdout).trim().to_owned()

@@ -14,11 +14,10 @@ mod skopeo;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use berth_testkit::clients::{layout, oras_script, Podman, Skopeo};
 use berth_testkit::oci::Layout;
-use berth_testkit::tools::{require, run, run_ok};
+use berth_testkit::tools::{run, run_ok};
 use berth_testkit::{http, sha256, Berth};
 use serde_json::Value;
 

@@ -164,11 +164,7 @@ impl Meta {
                 })
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(opts.max_connections.max(2))
-                    .acquire_timeout(opts.acquire_timeout)
-                    .connect_with(connect)
-                    .await?;
+                let pool = postgres_pool(opts).connect_with(connect).await?;
                 let cache = ManifestCache::new(if opts.manifest_cache_on_postgres {
                     opts.manifest_cache_bytes
                 } else {
@@ -308,6 +304,38 @@ impl Meta {
     }
 }
 
+/// The PostgreSQL pool's settings. A connection is handed out only outside a transaction:
+/// a `BEGIN` cut off by the operation timeout after it reached the server leaves the session
+/// inside a transaction sqlx does not know of (it counts a transaction once the server's
+/// answer is read, and rolls back on drop only what it counted). Without the check the next
+/// borrower's writes would go into that transaction and never be committed; with it such a
+/// connection is closed (the server then rolls the transaction back) and another one opened.
+/// The check replaces sqlx's ping of an idle connection, so borrowing still costs one round
+/// trip; it also finds a dead connection, as the ping did.
+fn postgres_pool(opts: &MetaOptions) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(opts.max_connections.max(2))
+        .acquire_timeout(opts.acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, _| Box::pin(outside_transaction(conn)))
+}
+
+/// Whether `conn`'s session is outside a transaction. During the first statement of a
+/// transaction (and a statement outside one runs in a transaction of its own) the statement
+/// and the transaction started at the same instant; inside an earlier `BEGIN` they did not.
+async fn outside_transaction(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    let outside: bool =
+        sqlx::query_scalar("SELECT statement_timestamp() = transaction_timestamp()")
+            .fetch_one(conn)
+            .await?;
+    if !outside {
+        tracing::warn!(
+            "a pooled database connection was left inside a transaction (a BEGIN cut off by the operation timeout); closing it"
+        );
+    }
+    Ok(outside)
+}
+
 /// The `id` of the row of `table` named `name`, inside a write transaction.
 pub(crate) async fn id_by_name(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -356,9 +384,85 @@ pub(crate) fn placeholders(from: usize, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     #[test]
     fn placeholder_list() {
         assert_eq!(super::placeholders(2, 3), "$2,$3,$4");
         assert_eq!(super::placeholders(1, 0), "");
+    }
+
+    /// Resumes a stopped PostgreSQL backend, even when the test fails.
+    struct Resume(String);
+
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &self.0])
+                .status();
+        }
+    }
+
+    /// On the real server (`scripts/test.sh` starts it): a `BEGIN` cut off after it reached
+    /// the server must not leave the pool's connection inside a transaction that swallows the
+    /// next borrower's writes. The backend process is stopped so that the `BEGIN` is sent and
+    /// never answered within the timeout; it runs once resumed.
+    #[tokio::test]
+    async fn a_begin_cut_off_does_not_swallow_later_writes() {
+        use sqlx::{Connection, Executor};
+        let admin = std::env::var("BERTH_IT_PG_ADMIN_URL")
+            .expect("BERTH_IT_PG_ADMIN_URL is not set: run the tests with ./scripts/test.sh");
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "berth_it_meta_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').unwrap().0;
+        let url = format!("{base}/{name}");
+
+        let pool = super::postgres_pool(&super::MetaOptions::default())
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        pool.execute("CREATE TABLE t (x INT)").await.unwrap();
+        let mut held = pool.acquire().await.unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *held)
+            .await
+            .unwrap();
+        let stop = std::process::Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(stop.success(), "cannot stop backend {pid}");
+        let resume = Resume(pid.to_string());
+        let cut_off = tokio::time::timeout(Duration::from_millis(300), held.begin())
+            .await
+            .is_err();
+        assert!(cut_off, "BEGIN answered by a stopped backend");
+        drop(held);
+        drop(resume);
+
+        pool.execute("INSERT INTO t VALUES (1)").await.unwrap();
+        let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(seen, 1, "a write after the cut-off BEGIN is not visible");
+        other.close().await.unwrap();
+        pool.close().await;
+        conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+            .await
+            .unwrap();
     }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The crate ladder, checked with `cargo tree` (docs/ARCHITECTURE.md draws it):
 #   - berth-core depends on no I/O crate (async runtime, database, HTTP, cloud);
-#   - the services (core, meta, storage, content, auth) depend on no actix crate: no HTTP below
-#     the edges;
+#   - the services and adapters (core, meta, storage, directory, content, auth) depend on no
+#     actix crate: no HTTP below the edges;
+#   - the directory adapter (berth-directory) knows LDAP only: no Berth crate below it;
 #   - an edge (registry = /v2, api = /api/v1 and the token routes, ui = the web UI) never
 #     depends on another edge
 #     or on the gateway, and the management API reaches the metadata store only through the
@@ -17,7 +18,11 @@ if deps berth-core | grep -E '^(tokio|sqlx|actix.*|aws.*|reqwest|hyper)$'; then
   echo "layers: berth-core must not depend on an I/O crate (above)" >&2
   fail=1
 fi
-for svc in berth-core berth-meta berth-storage berth-content berth-auth; do
+if deps berth-directory | grep -E '^berth-' | grep -vx berth-directory; then
+  echo "layers: berth-directory is an adapter and must not depend on another Berth crate (above)" >&2
+  fail=1
+fi
+for svc in berth-core berth-meta berth-storage berth-directory berth-content berth-auth; do
   if deps "$svc" | grep -E '^actix'; then
     echo "layers: $svc is a service and must not depend on actix (above)" >&2
     fail=1
@@ -32,6 +37,12 @@ for edge in "${edges[@]}"; do
       fail=1
     fi
   done
+done
+for edge in berth-registry berth-api berth-ui; do
+  if deps "$edge" --depth 1 | grep -qx berth-directory; then
+    echo "layers: $edge must reach the directory through the identity service, not depend on berth-directory" >&2
+    fail=1
+  fi
 done
 for edge in berth-api berth-ui; do
   if deps "$edge" --depth 1 | grep -qx berth-meta; then

@@ -2,7 +2,8 @@
 # Installs what the test suite needs on a Debian/Ubuntu machine, idempotently:
 #   - OCI clients and helpers from Debian packages (skopeo, podman, buildah, umoci,
 #     busybox-static, docker-registry for comparisons, jq, curl, PostgreSQL, and headless
-#     Chromium with chromedriver for the web UI tests);
+#     Chromium with chromedriver for the web UI tests, OpenLDAP's slapd and ldap-utils for the
+#     LDAP directory tests, which run a private slapd per test);
 #   - a Python venv with oras-py (the oras client used by the tests);
 #   - Garage (the S3 server of the S3 test runs), built once by cargo into the cache
 #     ($BERTH_CACHE_DIR/bin/garage, ~10-13 min the first time, then reused).
@@ -11,7 +12,7 @@ set -euo pipefail
 
 CACHE=${BERTH_CACHE_DIR:-$HOME/.cache/berth}
 VENV=$CACHE/venv
-APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client nginx openssl bc docker-compose chromium chromium-driver)
+APT_PACKAGES=(skopeo podman buildah umoci busybox-static docker-registry jq curl uidmap postgresql postgresql-client nginx openssl bc docker-compose chromium chromium-driver slapd ldap-utils)
 GARAGE_VERSION=2.5.0
 
 as_root() {
@@ -26,6 +27,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+  # Without /usr/sbin/policy-rc.d, installing slapd starts the system slapd on port 389, where
+  # it would collide with the Samba AD tests; the tests run their own. Stop it (by its own pid
+  # file, never by name: a test's slapd may be running) and keep it from starting at boot.
+  if [[ " ${missing[*]} " == *" slapd "* ]]; then
+    as_root service slapd stop >/dev/null 2>&1 || true
+    pid=$(cat /run/slapd/slapd.pid 2>/dev/null || true)
+    if [ -n "$pid" ]; then as_root kill "$pid" 2>/dev/null || true; fi
+    if [ -d /run/systemd/system ]; then as_root systemctl disable slapd >/dev/null 2>&1 || true; fi
+  fi
 fi
 
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import oras' 2>/dev/null; then

@@ -14,6 +14,7 @@ mod account;
 mod audit;
 mod error;
 mod groups;
+mod ldap;
 mod model;
 mod openapi;
 mod orgs;
@@ -73,6 +74,9 @@ routes! {
     delete "/repositories/{tail:.+}" => repos::repo_delete,
     get "/audit-log" => audit::audit_log,
     get "/system/info" => system::system_info,
+    post "/ldap/ping" => ldap::ping,
+    get "/ldap/users" => ldap::users,
+    get "/ldap/groups" => ldap::groups,
 }
 
 /// Mounts `/api/v1` and the token routes.

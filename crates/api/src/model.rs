@@ -19,8 +19,12 @@ pub struct User {
     /// A system admin.
     pub admin: bool,
     pub disabled: bool,
-    /// Where the account comes from: `local` (later `ldap`).
+    /// Where the account comes from: `local`, or `ldap` (a directory account, onboarded at
+    /// its first sign-in).
     pub source: String,
+    /// Directory accounts: the name and entry DN the directory holds.
+    pub display_name: Option<String>,
+    pub dn: Option<String>,
     #[schema(format = DateTime, example = "2026-12-05T07:51:37.123Z")]
     pub created_at: String,
 }
@@ -33,6 +37,8 @@ impl From<&UserRow> for User {
             admin: u.admin,
             disabled: u.disabled,
             source: u.source.clone(),
+            display_name: u.display_name.clone(),
+            dn: u.external_dn.clone(),
             created_at: rfc3339(u.created_at),
         }
     }
@@ -250,6 +256,8 @@ pub struct AuditEvent {
     pub source: Option<String>,
     /// `ok`, `denied` or `throttled`.
     pub outcome: String,
+    /// More about it, e.g. why a directory sign-in was refused (never a secret).
+    pub detail: Option<String>,
 }
 
 impl From<&AuditRow> for AuditEvent {
@@ -263,6 +271,7 @@ impl From<&AuditRow> for AuditEvent {
             org: e.org.clone(),
             source: e.source.clone(),
             outcome: e.outcome.clone(),
+            detail: e.detail.clone(),
         }
     }
 }

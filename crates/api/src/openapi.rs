@@ -10,7 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, HttpBuilder, SecuritySchem
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::{account, audit, groups, model, orgs, repos, robots, system, users};
+use crate::{account, audit, groups, ldap, model, orgs, repos, robots, system, users};
 
 /// The answers every operation may give besides its own: the failure policy of `/api/v1`.
 const FAILURES: &[(&str, &str, &str)] = &[
@@ -67,7 +67,7 @@ fn document() {}
     info(
         title = "Berth management API",
         version = "1",
-        description = "Users, groups, organizations, members, robot accounts, repositories, the audit log and the system information of a Berth registry. Authenticate with HTTP Basic credentials or a bearer access token from /auth/token. A repository name spans several path segments, so its sub-resources follow a /-/ separator (- cannot be a name component). Timestamps are RFC 3339 UTC."
+        description = "Users, groups, organizations, members, robot accounts, repositories, the audit log, the directory and the system information of a Berth registry. Authenticate with HTTP Basic credentials or a bearer access token from /auth/token. A repository name spans several path segments, so its sub-resources follow a /-/ separator (- cannot be a name component). Timestamps are RFC 3339 UTC."
     ),
     paths(
         document,
@@ -84,12 +84,13 @@ fn document() {}
         repos::sub::delete_manifest,
         audit::audit_log,
         system::system_info,
+        ldap::ping, ldap::users, ldap::groups,
     ),
     components(schemas(model::ErrorBody, model::ErrorDetail, model::RobotRuleDoc)),
     modifiers(&Common),
     security(("basic" = []), ("bearer" = [])),
     tags(
-        (name = "users", description = "Local accounts"),
+        (name = "users", description = "Accounts: local, and directory accounts onboarded at their first sign-in"),
         (name = "account", description = "The caller's own personal CLI tokens"),
         (name = "groups", description = "Groups of users, usable as org members"),
         (name = "orgs", description = "Organizations"),
@@ -98,6 +99,7 @@ fn document() {}
         (name = "repositories", description = "Repositories, tags and manifests"),
         (name = "audit", description = "The audit log"),
         (name = "system", description = "The installation: version, backends, figures"),
+        (name = "ldap", description = "The LDAP / Active Directory directory: test the settings, search users and groups"),
         (name = "meta", description = "This document"),
     )
 )]

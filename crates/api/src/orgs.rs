@@ -131,7 +131,7 @@ pub struct RoleBody {
 #[utoipa::path(put, path = "/api/v1/orgs/{org}/members/{kind}/{name}", tag = "members", request_body = RoleBody,
     params(("org" = String, Path, description = "organization"),
            ("kind" = String, Path, description = "user or group"),
-           ("name" = String, Path, description = "user or group name")),
+           ("name" = String, Path, description = "user or group name; with a directory configured, a directory group by name or DN (mirrored as a Berth group)")),
     responses((status = 200, description = "The member", body = Member)))]
 pub async fn put_member(
     req: HttpRequest,

@@ -34,6 +34,21 @@ impl Auth {
             .await
     }
 
+    /// An audit event with a detail (e.g. why a directory login was refused; never a secret).
+    pub(crate) async fn audit_detail(
+        &self,
+        actor: &str,
+        action: &str,
+        resource: &str,
+        source: Option<IpAddr>,
+        outcome: &str,
+        detail: &str,
+    ) {
+        let mut e = event(actor, action, resource, None, source, outcome);
+        e.detail = Some(printable(clip(detail)));
+        self.record(e).await
+    }
+
     async fn audit_full(
         &self,
         actor: &str,
@@ -43,19 +58,13 @@ impl Auth {
         source: Option<IpAddr>,
         outcome: &str,
     ) {
-        let e = AuditEvent {
-            id: 0,
-            at: now_ms(),
-            actor: actor.to_owned(),
-            action: action.into(),
-            resource: resource.into(),
-            org: org.map(str::to_owned),
-            source: source.map(|s| s.to_string()),
-            outcome: outcome.into(),
-            detail: None,
-        };
+        self.record(event(actor, action, resource, org, source, outcome))
+            .await
+    }
+
+    async fn record(&self, e: AuditEvent) {
         if let Err(err) = self.meta.record_audit(&e).await {
-            tracing::warn!(error = %err, action, "could not write an audit event");
+            tracing::warn!(error = %err, action = %e.action, "could not write an audit event");
         }
     }
 
@@ -76,4 +85,30 @@ impl Auth {
         )
         .await;
     }
+}
+
+fn event(
+    actor: &str,
+    action: &str,
+    resource: &str,
+    org: Option<&str>,
+    source: Option<IpAddr>,
+    outcome: &str,
+) -> AuditEvent {
+    AuditEvent {
+        id: 0,
+        at: now_ms(),
+        actor: printable(actor),
+        action: action.into(),
+        resource: printable(resource),
+        org: org.map(str::to_owned),
+        source: source.map(|s| s.to_string()),
+        outcome: outcome.into(),
+        detail: None,
+    }
+}
+
+/// `s` with NUL replaced (a client-supplied name can hold one; PostgreSQL text cannot).
+fn printable(s: &str) -> String {
+    s.replace('\0', "\u{fffd}")
 }

@@ -17,6 +17,7 @@
 mod access;
 mod audit;
 pub mod bootstrap;
+mod directory;
 mod error;
 mod issue;
 pub mod keys;
@@ -38,6 +39,7 @@ use berth_meta::Meta;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+pub use berth_directory::{Group as DirectoryGroup, PingReport, UserHit as DirectoryUserHit};
 pub use bootstrap::FirstAdmin;
 pub use error::{Error, Result};
 pub use issue::{Grant, Proof, TokenRequest, MAX_SCOPES};
@@ -114,6 +116,8 @@ pub struct Auth {
     pub(crate) basic_cache: Arc<BasicCache>,
     pub(crate) last_key_reload: Arc<Mutex<Option<Instant>>>,
     pub(crate) verified: Arc<Mutex<HashMap<[u8; 32], Arc<Claims>>>>,
+    /// The LDAP / Active Directory directory, when one is configured.
+    pub(crate) directory: Option<Arc<berth_directory::Directory>>,
 }
 
 impl Auth {
@@ -125,10 +129,24 @@ impl Auth {
             basic_cache: Arc::new(BasicCache::new()),
             last_key_reload: Arc::new(Mutex::new(None)),
             verified: Arc::new(Mutex::new(HashMap::new())),
+            directory: None,
             meta,
             config: Arc::new(config),
             keys,
         })
+    }
+}
+
+impl Auth {
+    /// Checks the secrets of names that no local account holds against `directory`.
+    pub fn with_directory(mut self, directory: Arc<berth_directory::Directory>) -> Auth {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// The configured directory, if any.
+    pub fn directory(&self) -> Option<&Arc<berth_directory::Directory>> {
+        self.directory.as_ref()
     }
 }
 

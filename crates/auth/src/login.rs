@@ -74,7 +74,7 @@ impl Auth {
         {
             return Err(Error::RateLimited(wait.as_secs().max(1)));
         }
-        match self.check_secret(name, secret).await {
+        match self.check_secret(name, secret, source).await {
             Ok(p) => {
                 self.limiter.reset(&acct);
                 Ok(p)
@@ -150,7 +150,17 @@ impl Auth {
             .map(Principal::User))
     }
 
-    async fn check_secret(&self, name: &str, secret: &str) -> Result<Principal, Error> {
+    async fn check_secret(
+        &self,
+        name: &str,
+        secret: &str,
+        source: Option<IpAddr>,
+    ) -> Result<Principal, Error> {
+        // No account name holds NUL, and PostgreSQL refuses it in a query (an error, not a
+        // miss): such a name is wrong credentials before it reaches a store.
+        if name.contains('\0') {
+            return Err(Error::BadCredentials);
+        }
         if let Some((org, robot)) = name.split_once('+') {
             let row = self.meta.robot(org, robot).await?;
             let ok = row
@@ -165,9 +175,23 @@ impl Auth {
         // A personal CLI token: a SHA-256 and one lookup. Anything else that was sent (a
         // password that happens to look like one included) goes through the password check.
         if crate::manage::is_personal_token(secret) {
-            if let Some(p) = self.check_personal_token(user.as_ref(), secret).await? {
-                return Ok(p);
+            if let Some(Principal::User(u)) =
+                self.check_personal_token(user.as_ref(), secret).await?
+            {
+                return self
+                    .recheck_directory_user(u)
+                    .await?
+                    .map(Principal::User)
+                    .ok_or(Error::BadCredentials);
             }
+        }
+        // Local accounts are checked here; any other name goes to the directory if there is
+        // one (see `directory`).
+        if let Some(r) = self
+            .check_directory(name, user.as_ref(), secret, source)
+            .await
+        {
+            return r;
         }
         let phc = user.as_ref().and_then(|u| u.password_hash.clone());
         let ok = password::verify(phc, secret.to_owned()).await;
@@ -202,12 +226,17 @@ impl Auth {
             return Err(Error::BadCredentials);
         }
         let p = match row.kind.as_str() {
-            "user" => self
-                .meta
-                .user_by_id(row.subject_id)
-                .await?
-                .filter(|u| !u.disabled && u.epoch == row.epoch)
-                .map(Principal::User),
+            "user" => {
+                let u = self
+                    .meta
+                    .user_by_id(row.subject_id)
+                    .await?
+                    .filter(|u| !u.disabled && u.epoch == row.epoch);
+                match u {
+                    Some(u) => self.recheck_directory_user(u).await?.map(Principal::User),
+                    None => None,
+                }
+            }
             "robot" => self
                 .meta
                 .robot_by_id(row.subject_id)

@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 
 pub use app::app;
 pub use config::Config;
-pub use state::{migrate, rotate_signing_key, AppState};
+pub use state::{ldap_test, migrate, rotate_signing_key, AppState};
 
 use crate::config::LogConfig;
 

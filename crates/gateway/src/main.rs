@@ -1,5 +1,5 @@
 //! The `berth` binary: the command line over `berth-gateway` (serve, check-config, migrate,
-//! rotate-signing-key, probe).
+//! rotate-signing-key, ldap-test, probe).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,12 @@ enum Command {
     /// Start signing tokens with a new key (every replica picks it up within 30 s); tokens
     /// signed with the previous key stay valid until they expire.
     RotateSigningKey,
+    /// Test the directory settings (ldap.*): bind as the search account, read the base DNs
+    /// and, given a user name, find that user and list their groups.
+    LdapTest {
+        /// A login name to look up (no password is asked: the user is searched, not bound).
+        user: Option<String>,
+    },
     /// GET a plain-HTTP URL and exit 0 on a 2xx answer (a container healthcheck
     /// without curl), e.g. `berth probe http://127.0.0.1:5000/readyz`.
     Probe {
@@ -88,6 +94,9 @@ fn main() -> ExitCode {
         Command::Migrate => berth_gateway::block_on(berth_gateway::migrate(&cfg)),
         Command::RotateSigningKey => {
             berth_gateway::block_on(berth_gateway::rotate_signing_key(&cfg))
+        }
+        Command::LdapTest { user } => {
+            berth_gateway::block_on(berth_gateway::ldap_test(&cfg, user.as_deref()))
         }
         Command::Serve { .. } => berth_gateway::run(cfg),
         Command::Probe { .. } => Ok(()),

@@ -32,9 +32,12 @@ impl AppState {
             meta.migrate().await.map_err(|e| e.to_string())?;
         }
         let store = open_store(cfg).await?;
-        let auth = Auth::new(meta.clone(), cfg.auth_config())
+        let mut auth = Auth::new(meta.clone(), cfg.auth_config())
             .await
             .map_err(|e| format!("cannot start the token service: {e}"))?;
+        if let Some(dir) = directory(cfg)? {
+            auth = auth.with_directory(std::sync::Arc::new(dir));
+        }
         let password = cfg.auth.admin_password().map_err(|e| e.to_string())?;
         let admin = &cfg.auth.admin_user;
         match auth.bootstrap_admin(admin, password).await {
@@ -55,6 +58,59 @@ impl AppState {
             access_log: cfg.log.access,
         })
     }
+}
+
+/// The configured directory (`ldap.enabled`), if any. Connects lazily.
+pub(crate) fn directory(cfg: &Config) -> Result<Option<berth_directory::Directory>, String> {
+    match cfg.ldap.settings().map_err(|e| e.to_string())? {
+        Some(s) => berth_directory::Directory::new(s)
+            .map(Some)
+            .map_err(|e| format!("ldap: {e}")),
+        None => Ok(None),
+    }
+}
+
+/// `berth ldap-test [USER]`: binds as the search account, reads the base DNs and, given a
+/// user, finds them and lists their groups (a search, no bind as the user). Prints what it
+/// found; fails with the directory's reason.
+pub async fn ldap_test(cfg: &Config, user: Option<&str>) -> Result<(), String> {
+    let dir = directory(cfg)?.ok_or("ldap.enabled is false: no directory is configured")?;
+    let report = dir.ping().await.map_err(|e| e.to_string())?;
+    println!("connected to {}", report.url);
+    if report.bound_as.is_empty() {
+        println!("searching anonymously");
+    } else {
+        println!("bound as {}", report.bound_as);
+    }
+    for b in &report.bases {
+        println!("base DN readable: {b}");
+    }
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let entry = dir
+        .lookup(user)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("user {user:?}: no single usable entry found (see the log)"))?;
+    println!(
+        "user {user:?} is {} (Berth name {:?})",
+        entry.dn, entry.name
+    );
+    if let Some(n) = &entry.display_name {
+        println!("  display name: {n}");
+    }
+    if let Some(m) = &entry.mail {
+        println!("  mail: {m}");
+    }
+    println!("  system admin: {}", if entry.admin { "yes" } else { "no" });
+    if entry.groups.is_empty() {
+        println!("  groups: none");
+    }
+    for g in &entry.groups {
+        println!("  group {} ({})", g.name, g.dn);
+    }
+    Ok(())
 }
 
 pub(crate) async fn connect(cfg: &Config) -> Result<Meta, String> {

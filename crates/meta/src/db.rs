@@ -110,7 +110,7 @@ pub struct Meta {
     pub(crate) cache: Arc<ManifestCache>,
     url: Arc<str>,
     sqlite_sync_full: bool,
-    op_timeout: Duration,
+    pub(crate) op_timeout: Duration,
 }
 
 impl Meta {

@@ -22,7 +22,8 @@ mod uploads;
 pub use audit::{AuditEvent, AuditQuery};
 pub use db::{Backend, Meta, MetaError, MetaOptions};
 pub use identity::{
-    GroupRow, MemberRow, NewRobot, NewUser, OrgRow, PersonalTokenRow, RobotRow, UserPatch, UserRow,
+    DirectorySync, DirectorySyncError, DirectoryUser, GroupRow, MemberRow, NewRobot, NewUser,
+    OrgRow, PersonalTokenRow, RobotRow, UserPatch, UserRow,
 };
 pub use manifests::{ManifestRow, NewManifest, ReferrerRow};
 pub use repos::{ManifestSummary, RepoSummary, TagRow, Visibility};

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod browser;
 pub mod clients;
+pub mod ldap;
 pub mod nginx;
 pub mod oci;
 pub mod pg;

@@ -1,6 +1,7 @@
 //! An org's members: users and groups, each with one of the five roles. Groups named as
-//! members are created on first use, so a directory group can be given a role before anyone
-//! of it has signed in.
+//! members are created on first use; with a directory configured, a name (or DN) the
+//! directory knows as a group makes a mirrored group, so a directory group can be given a role
+//! before anyone of it has signed in.
 
 use berth_core::{MemberKind, Permission, Role};
 
@@ -33,6 +34,34 @@ impl Auth {
                 .id),
             MemberKind::Group => {
                 check_group_name(name)?;
+                if let Some(g) = self.meta.group_by_name(name).await? {
+                    return Ok(g.id);
+                }
+                if let Some(dir) = self.directory.clone() {
+                    // A directory group, by DN or by its name: mirrored under the directory's
+                    // name, so its members' logins fill it.
+                    if let Some(g) = dir.find_group(name).await.map_err(|e| Error::Unavailable {
+                        what: "directory",
+                        cause: e.to_string(),
+                    })? {
+                        if let Some(m) = self.meta.group_by_external_dn(&g.dn).await? {
+                            return Ok(m.id);
+                        }
+                        if !create {
+                            return Err(Error::NotFound("group"));
+                        }
+                        let m = self.meta.ensure_group(&g.name, Some(&g.dn)).await?;
+                        if m.external_dn.as_deref().map(berth_directory::normalize_dn)
+                            != Some(berth_directory::normalize_dn(&g.dn))
+                        {
+                            return Err(Error::conflict(format!(
+                                "a local group named {} exists; the directory group {} cannot take its name",
+                                g.name, g.dn
+                            )));
+                        }
+                        return Ok(m.id);
+                    }
+                }
                 if create {
                     Ok(self.meta.ensure_group(name, None).await?.id)
                 } else {

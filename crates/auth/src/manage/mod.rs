@@ -1,11 +1,12 @@
-//! The management use-cases: users, groups, orgs, members, robots, repositories and the audit
-//! log. Every call takes the [`Caller`](crate::Caller), decides with the access rules, applies
+//! The management use-cases: users, groups, orgs, members, robots, repositories, the audit
+//! log and the directory's search and test. Every call takes the [`Caller`](crate::Caller), decides with the access rules, applies
 //! the rules of the domain (the last admin stays, user and org names do not clash, an org
 //! holding repositories is not deleted, robot rules are valid), writes, and audits the change.
 //! The `/api/v1` edge and the UI call these; neither talks to the metadata store itself.
 
 mod audit_log;
 mod dashboard;
+mod directory;
 mod groups;
 mod members;
 mod orgs;
@@ -17,6 +18,7 @@ mod users;
 
 pub use audit_log::AuditFilter;
 pub use dashboard::{Dashboard, DASHBOARD_DAYS, DASHBOARD_ORGS};
+pub use directory::{DirectoryTest, MAX_DIRECTORY_HITS};
 pub use members::Member;
 pub use orgs::{OrgChanges, OrgDetails};
 pub use personal_tokens::{is_personal_token, MAX_PERSONAL_TOKENS, PERSONAL_TOKEN_PREFIX};

@@ -8,10 +8,12 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 mod auth;
+mod ldap;
 mod storage;
 mod ui;
 
 pub use auth::AuthSection;
+pub use ldap::LdapSection;
 pub use storage::{S3Config, StorageConfig};
 pub use ui::UiSection;
 
@@ -27,6 +29,7 @@ pub struct Config {
     pub registry: RegistrySection,
     pub uploads: UploadsConfig,
     pub auth: AuthSection,
+    pub ldap: LdapSection,
     pub ui: UiSection,
     pub log: LogConfig,
 }
@@ -117,6 +120,7 @@ impl Default for Config {
             registry: RegistrySection::default(),
             uploads: UploadsConfig::default(),
             auth: AuthSection::default(),
+            ldap: LdapSection::default(),
             ui: UiSection::default(),
             log: LogConfig::default(),
         }
@@ -309,6 +313,7 @@ impl Config {
         if self.uploads.cleanup_interval_secs == 0 {
             return bad("uploads.cleanup_interval_secs must be positive".into());
         }
+        self.ldap.settings()?;
         Ok(())
     }
 
@@ -357,7 +362,8 @@ impl Config {
         }
     }
 
-    /// The effective configuration as YAML, with the password of a database URL redacted.
+    /// The effective configuration as YAML, with the password of a database URL and every
+    /// secret redacted.
     pub fn redacted_yaml(&self) -> String {
         let mut c = self.clone();
         c.database.url = redact_url(&c.database_url());
@@ -366,6 +372,9 @@ impl Config {
         }
         if !c.auth.admin_password.is_empty() {
             c.auth.admin_password = "***".into();
+        }
+        if !c.ldap.bind_password.is_empty() {
+            c.ldap.bind_password = "***".into();
         }
         serde_yaml_like(&c)
     }

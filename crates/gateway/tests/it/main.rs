@@ -10,6 +10,7 @@ mod clients;
 mod crash;
 mod deletes;
 mod inproc;
+mod ldap;
 mod listing;
 mod login;
 mod management;

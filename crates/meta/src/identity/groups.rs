@@ -41,6 +41,27 @@ impl Meta {
         .await
     }
 
+    /// The group mirroring directory group `dn` (compared without case), if any.
+    pub async fn group_by_external_dn(&self, dn: &str) -> Result<Option<GroupRow>, MetaError> {
+        self.timed(async move {
+            let r = sqlx::query(
+                "SELECT id, name, external_dn FROM user_groups WHERE lower(external_dn) = lower($1)",
+            )
+            .bind(dn)
+            .fetch_optional(&self.read)
+            .await?;
+            r.map(|r| {
+                Ok(GroupRow {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    external_dn: r.try_get(2)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
     pub async fn group_by_name(&self, name: &str) -> Result<Option<GroupRow>, MetaError> {
         self.timed(async move {
             let r = sqlx::query("SELECT id, name, external_dn FROM user_groups WHERE name = $1")

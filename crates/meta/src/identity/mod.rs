@@ -9,6 +9,7 @@ use sqlx::{Any, Transaction};
 
 use crate::MetaError;
 
+mod directory_users;
 mod groups;
 mod members;
 mod orgs;
@@ -16,6 +17,7 @@ mod personal_tokens;
 mod robots;
 mod users;
 
+pub use directory_users::{DirectorySync, DirectorySyncError, DirectoryUser};
 pub use groups::GroupRow;
 pub use members::MemberRow;
 pub(crate) use members::MEMBER_ORGS;

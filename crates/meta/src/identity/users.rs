@@ -25,6 +25,11 @@ pub struct UserRow {
     pub epoch: i64,
     pub source: String,
     pub created_at: i64,
+    /// Directory accounts: the entry's DN, display name, and when the directory last
+    /// confirmed the account (ms).
+    pub external_dn: Option<String>,
+    pub display_name: Option<String>,
+    pub directory_checked_at: Option<i64>,
 }
 
 /// A new user.
@@ -45,10 +50,11 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-const USER_COLS: &str =
-    "id, name, email, password_hash, admin, disabled, epoch, source, created_at";
+pub(super) const USER_COLS: &str =
+    "id, name, email, password_hash, admin, disabled, epoch, source, \
+     created_at, external_dn, display_name, directory_checked_at";
 
-fn user_row(r: &AnyRow) -> Result<UserRow, MetaError> {
+pub(super) fn user_row(r: &AnyRow) -> Result<UserRow, MetaError> {
     Ok(UserRow {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -59,6 +65,9 @@ fn user_row(r: &AnyRow) -> Result<UserRow, MetaError> {
         epoch: r.try_get(6)?,
         source: r.try_get(7)?,
         created_at: r.try_get(8)?,
+        external_dn: r.try_get(9)?,
+        display_name: r.try_get(10)?,
+        directory_checked_at: r.try_get(11)?,
     })
 }
 

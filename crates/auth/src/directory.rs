@@ -10,9 +10,12 @@
 //!   `alice`, `alice@example.test` and `EXAMPLE\alice` are one account. The first login
 //!   onboards the user (source `ldap`, no password stored); every login refreshes their
 //!   display name, mail, admin flag (with `admin_group_dn`) and mirrored groups.
-//! - A refresh token or a CLI token of a directory user re-reads the entry with the search
-//!   account (no bind) once the last confirmation is older than `cache_ttl`: a user deleted or
-//!   disabled in the directory, or moved out of a group, loses that access within that time.
+//! - A refresh token, a CLI token or a UI session of a directory user re-reads the entry (by
+//!   its DN, with the search account, no bind) once the last confirmation is older than
+//!   `cache_ttl`: a user deleted or disabled in the directory, or moved out of a group, loses
+//!   that access within that time.
+//! - A Berth account belongs to the directory entry that made it (its DN): another entry whose
+//!   name maps to the same Berth name is refused, never handed the account.
 //! - A directory that cannot answer is [`Error::Unavailable`] (503), never "wrong password".
 
 use std::net::IpAddr;
@@ -40,6 +43,20 @@ impl Auth {
             // A directory account while no directory is configured: nothing can check it.
             return user.map(|_| Err(Error::BadCredentials));
         };
+        if user.is_none() {
+            // Another spelling of a local account's name (`Admin`, `EXAMPLE\admin`): the
+            // local account wins, and its password is never sent to the directory.
+            let canonical = berth_directory::canonical_login(name);
+            if canonical != name {
+                match self.meta.user_by_name(&canonical).await {
+                    Ok(Some(local)) if local.source != "ldap" => {
+                        return Some(Err(Error::BadCredentials))
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Some(Err(e.into())),
+                }
+            }
+        }
         Some(self.directory_login(&dir, name, secret, source).await)
     }
 
@@ -157,7 +174,13 @@ impl Auth {
         if u.directory_checked_at.is_some_and(|t| now_ms() - t < ttl) {
             return Ok(Some(u));
         }
-        let entry = match dir.lookup(&u.name).await {
+        // By the DN the account was made from: another entry that maps to the same name
+        // is not this user.
+        let found = match &u.external_dn {
+            Some(dn) => dir.lookup_dn(dn).await,
+            None => dir.lookup(&u.name).await,
+        };
+        let entry = match found {
             Ok(Some(e)) => e,
             Ok(None) => {
                 self.audit_directory_login(&u.name, None, "denied", "no longer in the directory")

@@ -61,7 +61,9 @@ impl Auth {
     ) -> Result<Principal, Error> {
         let now = Instant::now();
         // Keys and audit records hold at most 128 characters of whatever name was sent.
-        let acct = format!("acct:{}", clip(name));
+        // One key per account however its name is spelled (`Alice`, `EXAMPLE\alice`,
+        // `alice@example.test`): spellings must not multiply the attempts allowed.
+        let acct = format!("acct:{}", clip(&berth_directory::canonical_login(name)));
         let src = source.map(|ip| format!("ip:{ip}"));
         let c = &self.config;
         if let Some(wait) = self

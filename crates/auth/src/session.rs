@@ -95,7 +95,8 @@ impl Auth {
     }
 
     /// The live session of cookie token `token`, or `None` when it is unknown, ended, past
-    /// its absolute or idle expiry, or its user is gone, disabled or changed password since.
+    /// its absolute or idle expiry, or its user is gone, disabled or changed password since
+    /// (a directory user: or no longer in the directory).
     pub async fn session(&self, token: &str) -> Result<Option<Session>> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);
@@ -116,6 +117,11 @@ impl Auth {
             .await?
             .filter(|u| !u.disabled && u.epoch == row.epoch)
         else {
+            self.meta.delete_session(&hash).await?;
+            return Ok(None);
+        };
+        // A directory user is re-checked like a refresh token's (at most once per cache_ttl).
+        let Some(user) = self.recheck_directory_user(user).await? else {
             self.meta.delete_session(&hash).await?;
             return Ok(None);
         };

@@ -98,7 +98,7 @@ impl Connections {
         if let Some((dn, password)) = bind {
             let result = self.timed("bind", ldap.simple_bind(dn, password)).await?;
             if result.rc != 0 {
-                let _ = ldap.unbind().await;
+                let _ = tokio::time::timeout(s.operation_timeout, ldap.unbind()).await;
                 return Err(bind_refusal(result.rc, &result.text, dn));
             }
         }

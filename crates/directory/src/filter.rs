@@ -37,6 +37,16 @@ pub(crate) fn user_filter(s: &Settings, login: &str) -> String {
     and(&s.user_filter, &matcher)
 }
 
+/// The account a login name speaks of, as far as its spelling tells: lowercase, without an
+/// Active Directory `DOMAIN\` prefix or `@domain` suffix (`EXAMPLE\Alice`,
+/// `alice@example.test` → `alice`). For throttling keys and for finding a local account of
+/// the same name before a directory is asked.
+pub fn canonical_login(login: &str) -> String {
+    let name = login.rsplit_once('\\').map_or(login, |(_, n)| n);
+    let name = name.split('@').next().unwrap_or(name);
+    name.to_lowercase()
+}
+
 /// A search of users whose login name, display name or mail contains `q`.
 pub(crate) fn user_search_filter(s: &Settings, q: &str) -> String {
     let matcher = if q.is_empty() {
@@ -160,6 +170,14 @@ mod tests {
             user_filter(&s, "EXAMPLE\\*)("),
             "(&(objectClass=user)(|(sAMAccountName=\\2a\\29\\28)))"
         );
+    }
+
+    #[test]
+    fn canonical_logins() {
+        assert_eq!(canonical_login("alice"), "alice");
+        assert_eq!(canonical_login("EXAMPLE\\Alice"), "alice");
+        assert_eq!(canonical_login("ALICE@example.test"), "alice");
+        assert_eq!(canonical_login("shop+ci"), "shop+ci");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use ldap3::{Scope as LdapScope, SearchEntry, SearchOptions};
 
 use conn::Connections;
-pub use filter::normalize_dn;
+pub use filter::{canonical_login, normalize_dn};
 pub use settings::{Membership, Scope, Settings};
 
 /// Why the directory did not give what was asked.
@@ -249,7 +249,7 @@ impl Directory {
                 s.group_filter.clone()
             };
             let found = self
-                .search_scoped(name_or_dn, LdapScope::Base, &filter, &attrs, 1)
+                .search_at(name_or_dn, LdapScope::Base, &filter, &attrs, 1, true)
                 .await?;
             return Ok(found.into_iter().next().map(|e| self.group(e)));
         }
@@ -302,18 +302,39 @@ impl Directory {
                 clip(login)
             )));
         }
-        let e = found.remove(0);
-        if let Some(uac) = first(&e, "userAccountControl").and_then(|v| v.parse::<i64>().ok()) {
-            if uac & 2 != 0 {
-                return Err(DirError::Rejected(format!("account {} is disabled", e.dn)));
-            }
+        usable(found.remove(0))
+    }
+
+    /// The current entry at `dn` (a user found before), read with the search account (no
+    /// bind): `None` when it no longer exists, no longer matches the user filter, is disabled
+    /// or expired. Groups are read afresh.
+    pub async fn lookup_dn(&self, dn: &str) -> Result<Option<Entry>, DirError> {
+        let s = &self.settings;
+        if !s.user_base_dns.iter().any(|b| filter::under(dn, b)) {
+            return Ok(None);
         }
-        if let Some(expires) = first(&e, "accountExpires").and_then(|v| v.parse::<i64>().ok()) {
-            if expired(expires) {
-                return Err(DirError::Rejected(format!("account {} has expired", e.dn)));
+        let filter = if s.user_filter.is_empty() {
+            "(objectClass=*)".to_owned()
+        } else {
+            s.user_filter.clone()
+        };
+        let attrs = self.user_attrs();
+        let found = self
+            .search_at(dn, LdapScope::Base, &filter, &attrs, 1, true)
+            .await?;
+        let Some(e) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        let e = match usable(e) {
+            Ok(e) => e,
+            Err(DirError::Rejected(why)) => {
+                tracing::info!(dn = %dn, reason = %why, "directory user no longer usable");
+                return Ok(None);
             }
-        }
-        Ok(e)
+            Err(other) => return Err(other),
+        };
+        let groups = self.groups_of(&e, false).await?;
+        self.entry(e, groups).map(Some)
     }
 
     /// The groups of a found user; `cached`: a result younger than `cache_ttl` will do.
@@ -410,18 +431,21 @@ impl Directory {
             Scope::One => LdapScope::OneLevel,
             Scope::Sub => LdapScope::Subtree,
         };
-        self.search_scoped(base, scope, filter, attrs, limit).await
+        self.search_at(base, scope, filter, attrs, limit, false)
+            .await
     }
 
     /// One search with a search-account connection; a pooled connection the server closed
     /// meanwhile is replaced once. Referrals are ignored; a size limit hit returns what came.
-    async fn search_scoped(
+    /// A base that does not exist is a configuration error, or nothing with `missing_ok`.
+    async fn search_at(
         &self,
         base: &str,
         scope: LdapScope,
         filter: &str,
         attrs: &[&str],
         limit: usize,
+        missing_ok: bool,
     ) -> Result<Vec<SearchEntry>, DirError> {
         let attrs: Vec<String> = attrs.iter().map(|a| (*a).to_owned()).collect();
         let sizelimit = i32::try_from(limit).unwrap_or(i32::MAX);
@@ -447,6 +471,7 @@ impl Directory {
                 // success, sizeLimitExceeded, referral
                 0 | 4 | 10 => {}
                 // noSuchObject: the base does not exist
+                32 if missing_ok => return Ok(Vec::new()),
                 32 => {
                     return Err(DirError::Misconfigured(format!(
                         "base DN {base} does not exist"
@@ -471,6 +496,22 @@ impl Directory {
             "search: connection lost twice".into(),
         ))
     }
+}
+
+/// `e` unless Active Directory says the account is disabled (`userAccountControl` bit 2) or
+/// expired (`accountExpires`).
+fn usable(e: SearchEntry) -> Result<SearchEntry, DirError> {
+    if let Some(uac) = first(&e, "userAccountControl").and_then(|v| v.parse::<i64>().ok()) {
+        if uac & 2 != 0 {
+            return Err(DirError::Rejected(format!("account {} is disabled", e.dn)));
+        }
+    }
+    if let Some(expires) = first(&e, "accountExpires").and_then(|v| v.parse::<i64>().ok()) {
+        if expired(expires) {
+            return Err(DirError::Rejected(format!("account {} has expired", e.dn)));
+        }
+    }
+    Ok(e)
 }
 
 /// The values of attribute `name` (any case).

@@ -16,7 +16,7 @@ use berth_testkit::ldap::{
     GROUPS_DN, PEOPLE_DN, SEARCH_DN, SEARCH_PASSWORD,
 };
 use berth_testkit::tools::{output_text, run_with_stdin};
-use berth_testkit::{basic, claims, http_anonymous, TestApp};
+use berth_testkit::{basic, claims, http_anonymous, TestApp, ADMIN_PASSWORD};
 use serde_json::{json, Value};
 
 use crate::BIN;
@@ -189,9 +189,14 @@ async fn a_local_account_wins_over_a_directory_entry_of_the_same_name() {
     assert_eq!(st, 200);
     let dave = app.admin().api_ok("GET", "/users/dave", None).await;
     assert_eq!(dave["source"], "local");
-    // The local admin is never checked against the directory.
+    // The local admin is never checked against the directory, nor is another spelling of
+    // its name: its password never reaches the directory.
     let before = slapd.binds();
     assert_eq!(app.admin().v2("GET", "/v2/").await.status(), 200);
+    for spelling in ["Admin", "EXAMPLE\\admin", "admin@example.org"] {
+        let (st, _) = grant(&app, spelling, ADMIN_PASSWORD, "registry:catalog:*").await;
+        assert_eq!(st, 401, "{spelling}");
+    }
     assert_eq!(slapd.binds(), before);
 }
 
@@ -259,6 +264,25 @@ async fn refresh_tokens_recheck_the_directory_without_binding() {
         binds,
         "refreshes search, they never bind as the user"
     );
+
+    // Another entry that takes the name `bob` later is not handed the old bob's account.
+    let new_bob = format!("cn=Robert New,{PEOPLE_DN}");
+    slapd.add_ldif(&format!(
+        "dn: {new_bob}\nobjectClass: inetOrgPerson\ncn: Robert New\nsn: New\nuid: bob\nuserPassword: new-bob-password\n"
+    ));
+    let (st, _) = grant(&app, "bob", "new-bob-password", "repository:shop/app:pull").await;
+    assert_eq!(st, 401);
+    assert_eq!(
+        slapd.binds_as(&new_bob),
+        1,
+        "the directory accepted the password"
+    );
+    let log = app
+        .admin()
+        .api_ok("GET", "/audit-log?action=login.directory", None)
+        .await
+        .to_string();
+    assert!(log.contains("belongs to the directory entry"), "{log}");
 }
 
 #[tokio::test]
@@ -537,4 +561,31 @@ async fn the_management_api_tests_and_searches_the_directory() {
         .await
         .unwrap()
         .contains("no directory is configured"));
+}
+
+#[tokio::test]
+async fn a_directory_user_signs_in_on_the_ui_until_the_directory_drops_them() {
+    use berth_testkit::browser::{screenshots_dir, Browser};
+    let slapd = Slapd::start();
+    let (app, _cfg) = start(&[slapd.url()], "  cache_ttl_secs: 1\n");
+    shop(&app).await;
+    let b = Browser::start().await;
+    // A wrong directory password is refused on the form like a local one.
+    b.sign_in(&app.b, "bob", "wrong").await;
+    assert!(b.try_find("#signed-in-as").await.is_none());
+    // bob signs in with his directory password and sees the org his group belongs to.
+    b.sign_in(&app.b, "bob", BOB_PASSWORD).await;
+    assert!(b.text("#signed-in-as").await.starts_with("bob"));
+    b.goto(&app.b.url("/orgs")).await;
+    assert!(b.source().await.contains("/orgs/shop"), "bob sees shop");
+    b.screenshot(&screenshots_dir().join("ldap-user-orgs.png"))
+        .await;
+    // Removed from the directory: the session ends once cache_ttl has passed.
+    slapd.modify_ldif(&format!("dn: {}\nchangetype: delete\n", user_dn("bob")));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    b.goto(&app.b.url("/orgs")).await;
+    assert!(
+        b.try_find("#signed-in-as").await.is_none(),
+        "the session outlived the directory entry"
+    );
 }

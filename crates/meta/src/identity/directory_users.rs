@@ -46,6 +46,9 @@ pub enum DirectorySyncError {
     /// A local account holds the name: local accounts win, they are never merged.
     #[error("a local account named {0} exists")]
     LocalAccount(String),
+    /// The Berth account of that name belongs to another directory entry (its DN differs).
+    #[error("the account {name} belongs to the directory entry {dn}")]
+    OtherEntry { name: String, dn: String },
     /// An organization holds the name the user's personal namespace needs.
     #[error("an organization named {0} exists")]
     OrgTaken(String),
@@ -77,6 +80,18 @@ impl Meta {
             let (user, created) = match existing {
                 Some(u) if u.source != "ldap" => {
                     return Err(DirectorySyncError::LocalAccount(d.name.to_owned()))
+                }
+                Some(u)
+                    if u.external_dn
+                        .as_deref()
+                        .is_some_and(|old| !old.trim().eq_ignore_ascii_case(d.dn.trim())) =>
+                {
+                    // Another directory entry had this name first (a reused name, or two
+                    // entries mapping to one Berth name): never hand its account over.
+                    return Err(DirectorySyncError::OtherEntry {
+                        name: d.name.to_owned(),
+                        dn: u.external_dn.unwrap_or_default(),
+                    });
                 }
                 Some(u) => {
                     let row = sqlx::query(&format!(
@@ -321,6 +336,25 @@ mod tests {
             })
             .await;
         assert!(matches!(r, Err(DirectorySyncError::OrgTaken(_))), "{r:?}");
+        // Another entry whose name maps to an onboarded user's does not get that account.
+        m.sync_directory_user(&DirectoryUser {
+            name: "erin",
+            groups: &[],
+            ..bob.clone()
+        })
+        .await
+        .unwrap();
+        let r = m
+            .sync_directory_user(&DirectoryUser {
+                name: "erin",
+                dn: "uid=erin,ou=partners,dc=example,dc=org",
+                ..bob.clone()
+            })
+            .await;
+        assert!(
+            matches!(r, Err(DirectorySyncError::OtherEntry { .. })),
+            "{r:?}"
+        );
         // A local group named like a directory group is not taken over.
         m.ensure_group("ops", None).await.unwrap();
         let s = m

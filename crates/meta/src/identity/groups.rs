@@ -3,6 +3,7 @@
 //! A group can be a member of an org (see `members`); its users then hold that role too. A
 //! directory login replaces the user's memberships with the groups the directory reports.
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::{now_ms, Meta, MetaError};
@@ -13,6 +14,15 @@ pub struct GroupRow {
     pub id: i64,
     pub name: String,
     pub external_dn: Option<String>,
+}
+
+/// A `SELECT id, name, external_dn …` row as a group.
+fn group_row(r: &AnyRow) -> Result<GroupRow, MetaError> {
+    Ok(GroupRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        external_dn: r.try_get(2)?,
+    })
 }
 
 impl Meta {
@@ -32,11 +42,7 @@ impl Meta {
                 .bind(name)
                 .fetch_one(&self.write)
                 .await?;
-            Ok(GroupRow {
-                id: r.try_get(0)?,
-                name: r.try_get(1)?,
-                external_dn: r.try_get(2)?,
-            })
+            group_row(&r)
         })
         .await
     }
@@ -50,14 +56,7 @@ impl Meta {
             .bind(dn)
             .fetch_optional(&self.read)
             .await?;
-            r.map(|r| {
-                Ok(GroupRow {
-                    id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    external_dn: r.try_get(2)?,
-                })
-            })
-            .transpose()
+            r.as_ref().map(group_row).transpose()
         })
         .await
     }
@@ -68,14 +67,7 @@ impl Meta {
                 .bind(name)
                 .fetch_optional(&self.read)
                 .await?;
-            r.map(|r| {
-                Ok(GroupRow {
-                    id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    external_dn: r.try_get(2)?,
-                })
-            })
-            .transpose()
+            r.as_ref().map(group_row).transpose()
         })
         .await
     }
@@ -129,11 +121,7 @@ impl Meta {
             let mut out = Vec::with_capacity(groups.len());
             for g in &groups {
                 out.push((
-                    GroupRow {
-                        id: g.try_get(0)?,
-                        name: g.try_get(1)?,
-                        external_dn: g.try_get(2)?,
-                    },
+                    group_row(g)?,
                     Vec::new(),
                 ));
             }

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use berth_directory::{DirError, Directory, Entry};
-use berth_meta::{DirectorySyncError, DirectoryUser, UserRow};
+use berth_meta::{DirectorySyncError, DirectoryUser, MetaError, UserRow};
 
 use crate::{clip, now_ms, Auth, Error, Principal, Result};
 
@@ -118,7 +118,17 @@ impl Auth {
                 .await;
             return Err(Error::BadCredentials);
         }
-        let sync = match self.meta.sync_directory_user(&d).await {
+        let mut result = self.meta.sync_directory_user(&d).await;
+        if matches!(
+            result,
+            Err(DirectorySyncError::Meta(MetaError::Conflict) | DirectorySyncError::OrgTaken(_))
+        ) {
+            // A concurrent first login of the same user committed first (its user row or
+            // personal org appeared meanwhile); the second attempt finds its rows. A name
+            // truly taken by an org is refused again.
+            result = self.meta.sync_directory_user(&d).await;
+        }
+        let sync = match result {
             Ok(s) => s,
             Err(DirectorySyncError::Meta(e)) => return Err(e.into()),
             Err(e) => {

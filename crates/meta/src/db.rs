@@ -320,14 +320,19 @@ fn postgres_pool(opts: &MetaOptions) -> AnyPoolOptions {
         .before_acquire(|conn, _| Box::pin(outside_transaction(conn)))
 }
 
-/// Whether `conn`'s session is outside a transaction. During the first statement of a
-/// transaction (and a statement outside one runs in a transaction of its own) the statement
-/// and the transaction started at the same instant; inside an earlier `BEGIN` they did not.
+/// Whether `conn`'s session is outside a transaction. A statement outside one runs in a
+/// transaction of its own, which starts at the instant the statement does; inside an earlier
+/// `BEGIN` the transaction is older. This holds for the simple query protocol (one message:
+/// `raw_sql`), not for the extended one, where Parse, Bind and Execute each restart the
+/// statement clock after the implicit transaction began (a prepared query here closed healthy
+/// connections under load).
 async fn outside_transaction(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
-    let outside: bool =
-        sqlx::query_scalar("SELECT statement_timestamp() = transaction_timestamp()")
-            .fetch_one(conn)
-            .await?;
+    use sqlx::{Executor, Row};
+    // A plain string without arguments goes out as one simple-protocol Query message.
+    let row = conn
+        .fetch_one("SELECT statement_timestamp() = transaction_timestamp()")
+        .await?;
+    let outside: bool = row.try_get(0)?;
     if !outside {
         tracing::warn!(
             "a pooled database connection was left inside a transaction (a BEGIN cut off by the operation timeout); closing it"

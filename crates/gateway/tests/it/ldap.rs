@@ -173,6 +173,43 @@ async fn directory_users_sign_in_and_hold_their_groups_roles() {
 }
 
 #[tokio::test]
+async fn concurrent_first_logins_onboard_once() {
+    let slapd = Slapd::start();
+    let (app, _cfg) = start(&[slapd.url()], "");
+    shop(&app).await;
+    // Sixteen first logins of two users sharing a group, at once: every one succeeds and
+    // each user holds the group's role (PostgreSQL commits concurrently; SQLite serialises).
+    let tries = (0..16).map(|i| {
+        let (user, password) = if i % 2 == 0 {
+            ("bob", BOB_PASSWORD)
+        } else {
+            ("alice", ALICE_PASSWORD)
+        };
+        let actor = app.basic(user, password);
+        async move { actor.token("scope=repository:shop/app:pull,push").await }
+    });
+    for (st, body) in futures_util::future::join_all(tries).await {
+        assert_eq!(st, 200, "{body}");
+        let c = claims(body["token"].as_str().unwrap());
+        assert_eq!(c["access"][0]["actions"], json!(["pull", "push"]), "{c}");
+    }
+    let groups = app.admin().api_ok("GET", "/groups", None).await;
+    let devs: Vec<&Value> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["name"] == "developers")
+        .collect();
+    assert_eq!(devs.len(), 1, "{groups}");
+    // Healthy pooled connections were not mistaken for ones left inside a transaction.
+    assert!(
+        !app.b.log().contains("left inside a transaction"),
+        "{}",
+        app.b.log()
+    );
+}
+
+#[tokio::test]
 async fn a_local_account_wins_over_a_directory_entry_of_the_same_name() {
     let slapd = Slapd::start();
     let (app, _cfg) = start(&[slapd.url()], "");

@@ -195,8 +195,19 @@ async fn sync_groups(
         .bind(now)
         .fetch_optional(&mut **tx)
         .await?;
-        match made {
-            Some(r) => want.push((r.try_get(0)?, name.clone())),
+        if let Some(r) = made {
+            want.push((r.try_get(0)?, name.clone()));
+            continue;
+        }
+        // The name is taken: by this very group, mirrored meanwhile by a concurrent login,
+        // or by another group (local, or another DN), which is not taken over.
+        let same =
+            sqlx::query("SELECT id, name FROM user_groups WHERE lower(external_dn) = lower($1)")
+                .bind(dn)
+                .fetch_optional(&mut **tx)
+                .await?;
+        match same {
+            Some(r) => want.push((r.try_get(0)?, r.try_get(1)?)),
             None => skipped.push(name.clone()),
         }
     }

@@ -144,11 +144,13 @@ impl Auth {
             };
             return Ok(robot_principal(r));
         }
+        // By id: the name as typed may be another spelling of a directory user's (`BOB`,
+        // `EXAMPLE\bob`), and a deleted and recreated account has a new id.
         Ok(self
             .meta
-            .user_by_name(name)
+            .user_by_id(id)
             .await?
-            .filter(|u| u.id == id && !u.disabled && u.epoch == epoch)
+            .filter(|u| !u.disabled && u.epoch == epoch)
             .map(Principal::User))
     }
 

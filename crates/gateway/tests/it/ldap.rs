@@ -127,6 +127,14 @@ async fn directory_users_sign_in_and_hold_their_groups_roles() {
     assert_eq!(r.status(), 403);
     // The login name matches without case; the account is the same.
     assert_eq!(grant(&app, "BOB", BOB_PASSWORD, scope).await.0, 200);
+    // Basic credentials on /v2 are checked against the directory once, then remembered,
+    // whatever the spelling.
+    let binds = slapd.binds_as(&user_dn("bob"));
+    for _ in 0..3 {
+        let r = app.basic("BOB", BOB_PASSWORD).v2("GET", "/v2/").await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(slapd.binds_as(&user_dn("bob")), binds + 1);
     let users = admin.api_ok("GET", "/users", None).await.to_string();
     assert!(!users.contains("\"BOB\""), "{users}");
 

@@ -94,28 +94,67 @@ fn and(base: &str, matcher: &str) -> String {
 
 /// A DN in a form two spellings of the same DN share: lowercase, no spaces around `,` and `=`.
 pub fn normalize_dn(dn: &str) -> String {
-    dn.split(',')
-        .map(|rdn| match rdn.split_once('=') {
-            Some((a, v)) => format!("{}={}", a.trim(), v.trim()),
-            None => rdn.trim().to_owned(),
+    rdns(dn)
+        .iter()
+        .map(|rdn| match split_unescaped(rdn, '=').as_slice() {
+            [a, _, ..] if !a.is_empty() => {
+                // The value is everything after the first unescaped `=`.
+                let v = &rdn[a.len() + 1..];
+                format!("{}={}", a.trim(), v.trim())
+            }
+            _ => rdn.trim().to_owned(),
         })
         .collect::<Vec<_>>()
         .join(",")
         .to_lowercase()
 }
 
+/// The RDNs of a DN: split at commas that are not escaped (`cn=a\,b,dc=x` has two).
+fn rdns(dn: &str) -> Vec<&str> {
+    split_unescaped(dn, ',')
+}
+
+/// `s` split at each `sep` that no backslash escapes.
+fn split_unescaped(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            c if c == sep => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
 /// The value of a DN's first RDN (`cn=developers,ou=groups,…` → `developers`).
 pub(crate) fn first_rdn_value(dn: &str) -> &str {
-    dn.split(',')
-        .next()
+    rdns(dn)
+        .first()
         .and_then(|rdn| rdn.split_once('='))
         .map_or(dn, |(_, v)| v.trim())
 }
 
-/// Whether `dn` lies at or below `base` (both normalized).
+/// Whether `dn` lies at or below `base` (both normalized; escaped commas are part of a value,
+/// so `cn=x\,ou=groups,dc=y` is not below `ou=groups,dc=y`).
 pub(crate) fn under(dn: &str, base: &str) -> bool {
-    let (dn, base) = (normalize_dn(dn), normalize_dn(base));
-    base.is_empty() || dn == base || dn.ends_with(&format!(",{base}"))
+    let (dn, base) = (rdns_normalized(dn), rdns_normalized(base));
+    base.is_empty() || (dn.len() >= base.len() && dn[dn.len() - base.len()..] == base[..])
+}
+
+fn rdns_normalized(dn: &str) -> Vec<String> {
+    let n = normalize_dn(dn);
+    if n.is_empty() {
+        return Vec::new();
+    }
+    rdns(&n).into_iter().map(str::to_owned).collect()
 }
 
 #[cfg(test)]
@@ -198,5 +237,12 @@ mod tests {
         assert_eq!(first_rdn_value("cn=developers,ou=groups"), "developers");
         assert!(under("CN=a,OU=Groups,DC=x", "ou=groups,dc=x"));
         assert!(!under("cn=a,ou=groupsx,dc=x", "ou=groups,dc=x"));
+        // An escaped comma is part of a value, not an RDN boundary.
+        assert!(!under("cn=x\\,ou=groups,dc=x", "ou=groups,dc=x"));
+        assert!(under("cn=a\\,b,ou=groups,dc=x", "ou=groups,dc=x"));
+        assert_eq!(normalize_dn("CN=a\\,B , OU=Groups"), "cn=a\\,b,ou=groups");
+        assert_eq!(first_rdn_value("cn=a\\,b,ou=groups"), "a\\,b");
+        assert!(under("ou=groups,dc=x", "ou=groups,dc=x"));
+        assert!(under("cn=a,dc=x", ""));
     }
 }

@@ -45,7 +45,7 @@ impl Auth {
         detail: &str,
     ) {
         let mut e = event(actor, action, resource, None, source, outcome);
-        e.detail = Some(printable(clip(detail)));
+        e.detail = Some(clip(detail).to_owned());
         self.record(e).await
     }
 
@@ -98,17 +98,12 @@ fn event(
     AuditEvent {
         id: 0,
         at: now_ms(),
-        actor: printable(actor),
+        actor: actor.to_owned(),
         action: action.into(),
-        resource: printable(resource),
+        resource: resource.into(),
         org: org.map(str::to_owned),
         source: source.map(|s| s.to_string()),
         outcome: outcome.into(),
         detail: None,
     }
-}
-
-/// `s` with NUL replaced (a client-supplied name can hold one; PostgreSQL text cannot).
-fn printable(s: &str) -> String {
-    s.replace('\0', "\u{fffd}")
 }

@@ -39,7 +39,6 @@ use berth_meta::Meta;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-pub use berth_directory::{Group as DirectoryGroup, PingReport, UserHit as DirectoryUserHit};
 pub use bootstrap::FirstAdmin;
 pub use error::{Error, Result};
 pub use issue::{Grant, Proof, TokenRequest, MAX_SCOPES};

@@ -51,13 +51,13 @@ impl Meta {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(e.at)
-            .bind(&e.actor)
+            .bind(text(&e.actor))
             .bind(&e.action)
-            .bind(&e.resource)
+            .bind(text(&e.resource))
             .bind(&e.org)
             .bind(&e.source)
             .bind(&e.outcome)
-            .bind(&e.detail)
+            .bind(e.detail.as_deref().map(text))
             .execute(&self.write)
             .await?;
             Ok(())
@@ -175,4 +175,10 @@ impl Meta {
         })
         .await
     }
+}
+
+/// `s` as PostgreSQL text can hold it: a NUL (a client-supplied name may carry one) becomes
+/// U+FFFD instead of failing the insert.
+fn text(s: &str) -> String {
+    s.replace('\0', "\u{fffd}")
 }

@@ -178,6 +178,12 @@ async fn directory_users_sign_in_and_hold_their_groups_roles() {
         "{log}"
     );
     assert!(!app.b.log().contains(BOB_PASSWORD));
+    // Every refusal was recorded, the NUL name's too (PostgreSQL text holds no NUL).
+    assert!(
+        !app.b.log().contains("could not write an audit event"),
+        "{}",
+        app.b.log()
+    );
 }
 
 #[tokio::test]

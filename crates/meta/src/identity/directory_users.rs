@@ -8,6 +8,7 @@
 use sqlx::{Any, Row, Transaction};
 
 use super::flag;
+use super::groups::BY_DN;
 use super::members::set_member_tx;
 use super::orgs::insert_org;
 use super::users::{user_row, USER_COLS};
@@ -177,13 +178,8 @@ async fn sync_groups(
     let mut want: Vec<(i64, String)> = Vec::with_capacity(groups.len());
     let mut skipped = Vec::new();
     for (name, dn) in groups {
-        let found =
-            sqlx::query("SELECT id, name FROM user_groups WHERE lower(external_dn) = lower($1)")
-                .bind(dn)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if let Some(r) = found {
-            want.push((r.try_get(0)?, r.try_get(1)?));
+        if let Some(g) = mirrored(tx, dn).await? {
+            want.push(g);
             continue;
         }
         let made = sqlx::query(
@@ -201,13 +197,8 @@ async fn sync_groups(
         }
         // The name is taken: by this very group, mirrored meanwhile by a concurrent login,
         // or by another group (local, or another DN), which is not taken over.
-        let same =
-            sqlx::query("SELECT id, name FROM user_groups WHERE lower(external_dn) = lower($1)")
-                .bind(dn)
-                .fetch_optional(&mut **tx)
-                .await?;
-        match same {
-            Some(r) => want.push((r.try_get(0)?, r.try_get(1)?)),
+        match mirrored(tx, dn).await? {
+            Some(g) => want.push(g),
             None => skipped.push(name.clone()),
         }
     }
@@ -244,6 +235,21 @@ async fn sync_groups(
         }
     }
     Ok((joined, left, skipped))
+}
+
+/// The group mirroring directory group `dn` (id, name), if any.
+async fn mirrored(
+    tx: &mut Transaction<'_, Any>,
+    dn: &str,
+) -> Result<Option<(i64, String)>, DirectorySyncError> {
+    let r = sqlx::query(&format!("SELECT id, name FROM user_groups WHERE {BY_DN}"))
+        .bind(dn)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(
+        r.map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+            .transpose()?,
+    )
 }
 
 #[cfg(test)]

@@ -16,6 +16,10 @@ pub struct GroupRow {
     pub external_dn: Option<String>,
 }
 
+/// A mirrored group's match on its directory DN (`$1`), without case (migration 0006 indexes
+/// `lower(external_dn)`).
+pub(super) const BY_DN: &str = "lower(external_dn) = lower($1)";
+
 /// A `SELECT id, name, external_dn …` row as a group.
 fn group_row(r: &AnyRow) -> Result<GroupRow, MetaError> {
     Ok(GroupRow {
@@ -50,9 +54,9 @@ impl Meta {
     /// The group mirroring directory group `dn` (compared without case), if any.
     pub async fn group_by_external_dn(&self, dn: &str) -> Result<Option<GroupRow>, MetaError> {
         self.timed(async move {
-            let r = sqlx::query(
-                "SELECT id, name, external_dn FROM user_groups WHERE lower(external_dn) = lower($1)",
-            )
+            let r = sqlx::query(&format!(
+                "SELECT id, name, external_dn FROM user_groups WHERE {BY_DN}"
+            ))
             .bind(dn)
             .fetch_optional(&self.read)
             .await?;
